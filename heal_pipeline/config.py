@@ -1,0 +1,115 @@
+"""Configuration from the environment (PRODUCT.md "Configuration"). No Dagster here.
+
+Every value is validated when read; a bad value raises :class:`ConfigError` with one line that names
+the variable and what was wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg.conninfo
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SQL_DIR = Path(os.environ.get("HEAL_SQL_DIR", REPO_ROOT / "sql"))
+
+# schemas heal never examines (its own, and the system's)
+HEAL_SCHEMAS = ("heal", "heal_backup", "heal_archive", "heal_quarantine")
+SYSTEM_SCHEMAS = ("pg_catalog", "information_schema", "pg_toast")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: str, *, name: str = "duration") -> float:
+    """'7d' -> 604800.0 seconds; '0' -> 0; '90' -> 90 seconds."""
+    m = _DURATION.match(value or "")
+    if not m:
+        raise ConfigError(f"{name}={value!r} is not a duration (examples: 0, 90s, 30m, 12h, 7d, 2w)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def validate_dsn(dsn: str, *, name: str) -> str:
+    """Check a libpq URL/keyword string parses, without connecting. Returns it unchanged."""
+    if not dsn or not dsn.strip():
+        raise ConfigError(f"{name} is empty; expected a PostgreSQL URL such as postgresql://user@host/db")
+    try:
+        psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        msg = str(exc).splitlines()[0]
+        raise ConfigError(f"{name} is not a valid PostgreSQL connection string: {msg}") from None
+    return dsn
+
+
+def describe_dsn(dsn: str) -> str:
+    """A printable, password-free description of a DSN: 'dbname@host:port'."""
+    try:
+        d = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "<unparseable DSN>"
+    host = d.get("host") or "localhost"
+    port = d.get("port")
+    where = f"{host}:{port}" if port else host
+    return f"{d.get('dbname') or d.get('user') or '?'}@{where}"
+
+
+def database_name(dsn: str) -> str:
+    d = psycopg.conninfo.conninfo_to_dict(dsn)
+    return str(d.get("dbname") or d.get("user") or "postgres")
+
+
+def with_database(dsn: str, dbname: str) -> str:
+    d = psycopg.conninfo.conninfo_to_dict(dsn)
+    d["dbname"] = dbname
+    return psycopg.conninfo.make_conninfo(**d)
+
+
+def _split_paths(value: str | None) -> list[Path]:
+    if not value:
+        return []
+    return [Path(p).expanduser() for p in value.split(os.pathsep) if p.strip()]
+
+
+@dataclass
+class Settings:
+    database_url: str | None
+    store_url: str | None
+    source_dirs: list[Path] = field(default_factory=list)
+    migrations_dirs: list[Path] = field(default_factory=list)
+    query_log: Path | None = None
+    policy: Path | None = None
+    observation_window_s: float = 7 * 86400
+    home: Path = Path(".heal")
+
+    @property
+    def effective_store_url(self) -> str | None:
+        return self.store_url or self.database_url
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        db = env.get("HEAL_DATABASE_URL") or None
+        store = env.get("HEAL_STORE_URL") or None
+        if db is not None:
+            validate_dsn(db, name="HEAL_DATABASE_URL")
+        if store is not None:
+            validate_dsn(store, name="HEAL_STORE_URL")
+        window = parse_duration(env.get("HEAL_OBSERVATION_WINDOW", "7d"),
+                                name="HEAL_OBSERVATION_WINDOW")
+        log = env.get("HEAL_QUERY_LOG") or None
+        policy = env.get("HEAL_POLICY") or None
+        return cls(
+            database_url=db,
+            store_url=store,
+            source_dirs=_split_paths(env.get("HEAL_SOURCE_DIRS")),
+            migrations_dirs=_split_paths(env.get("HEAL_MIGRATIONS_DIRS")),
+            query_log=Path(log).expanduser() if log else None,
+            policy=Path(policy).expanduser() if policy else None,
+            observation_window_s=window,
+            home=Path(env.get("HEAL_HOME") or ".heal").expanduser(),
+        )

@@ -1,0 +1,34 @@
+/* heal:introspect constraints — PK, FK, unique, check, exclusion (NOT VALID included) */
+SELECT n.nspname::text   AS schema,
+       c.relname::text   AS "table",
+       con.conname::text AS name,
+       CASE con.contype WHEN 'p' THEN 'primary_key' WHEN 'f' THEN 'foreign_key'
+                        WHEN 'u' THEN 'unique' WHEN 'c' THEN 'check' ELSE 'exclusion' END AS kind,
+       ARRAY(SELECT a.attname::text
+               FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+              ORDER BY k.ord)                          AS columns,
+       pg_get_constraintdef(con.oid)                   AS definition,
+       con.convalidated                                AS validated,
+       con.condeferrable                               AS deferrable,
+       fn.nspname::text                                AS ref_schema,
+       fc.relname::text                                AS ref_table,
+       ARRAY(SELECT a.attname::text
+               FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
+               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+              ORDER BY k.ord)                          AS ref_columns,
+       CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
+       CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update,
+       ic.relname::text                                AS index_name
+  FROM pg_constraint con
+  JOIN pg_class c      ON c.oid = con.conrelid
+  JOIN pg_namespace n  ON n.oid = c.relnamespace
+  LEFT JOIN pg_class fc     ON fc.oid = con.confrelid
+  LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
+  LEFT JOIN pg_class ic     ON ic.oid = con.conindid
+ WHERE con.contype IN ('p', 'f', 'u', 'c', 'x')
+   AND c.relkind IN ('r', 'p', 'f')
+   AND n.nspname <> ALL (%(exclude)s::text[])
+   AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+ ORDER BY 1, 2, 3
