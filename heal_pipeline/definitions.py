@@ -3,10 +3,22 @@
 import dagster as dg
 
 from .defs.assets import schema_snapshot
+from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
+ASSETS = [schema_snapshot]
+
+# the scan: everything up to fix_plan (never applies anything)
+heal_scan = dg.define_asset_job(
+    "heal_scan",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(GROUP_APPLY),
+    description="Snapshot, scan code and logs, detect issues and plan fixes. Writes only heal.* tables.",
+    tags={"heal/kind": "scan"},
+)
+
 defs = dg.Definitions(
-    assets=[schema_snapshot],
+    assets=ASSETS,
+    jobs=[heal_scan],
     resources={
         "heal": HealResource(database_url=dg.EnvVar("HEAL_DATABASE_URL")),
     },

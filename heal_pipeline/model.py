@@ -102,7 +102,6 @@ class Index:
     is_exclusion: bool = False
     constraint_name: str | None = None
     opclasses: tuple[str, ...] = ()
-    collations: tuple[str, ...] = ()
     size_bytes: int = 0
     idx_scan: int = 0
     idx_tup_read: int = 0
@@ -345,6 +344,7 @@ class ParamBinding:
     column: str | None
     role: str  # compare | insert | set | other
     cast: str | None = None  # SQL cast applied to the parameter, if any
+    name: str | None = None  # placeholder name for named styles (%(x)s, :x), else None
 
 
 @dataclass

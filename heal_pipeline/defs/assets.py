@@ -40,7 +40,7 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
         with open_store(target.store_dsn) as store:
             before = previous_snapshot(store, target.name)
             drift = compute_drift(before, snap)
-            snapshot_id = save_snapshot(store, snap, drift=drift, run_id=context.run_id,
+            snapshot_id = save_snapshot(store, snap, drift=drift, run_id=context.run.run_id,
                                         seconds=seconds)
     except HealError as exc:
         raise _fail(exc) from None

@@ -5,113 +5,244 @@ tables, all inside one read-only REPEATABLE READ transaction so the parts agree 
 nothing can be written to the target. Only catalog read access is needed: a read-only role is enough.
 What cannot be read (pg_stat_statements not preloaded, no permission, a timeout) is recorded in
 ``Snapshot.unavailable`` and never reported as clean.
+
+Large catalogs (more than ``PARALLEL_THRESHOLD`` relations) are read over two connections that share
+one exported snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``), so the two halves of the
+queries run on two server cores and still see exactly the same catalog state.
 """
 
 from __future__ import annotations
 
-import time
+import dataclasses
+import threading
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
 from .. import model
 from ..config import HEAL_SCHEMAS, database_name
 from ..db import connect, load_query, load_sql
 from ..errors import HealError, first_line
 
-PARTS: tuple[tuple[str, str, type], ...] = (
-    ("tables", "introspect/01_tables.sql", model.Table),
+# (attribute, query file, model class); SELECT lists follow the dataclass field order
+PART_A: tuple[tuple[str, str, type], ...] = (
     ("columns", "introspect/02_columns.sql", model.Column),
-    ("constraints", "introspect/03_constraints.sql", model.Constraint),
-    ("indexes", "introspect/04_indexes.sql", model.Index),
+    ("tables", "introspect/01_tables.sql", model.Table),
     ("views", "introspect/05_views.sql", model.View),
     ("view_dependencies", "introspect/06_view_dependencies.sql", model.ViewDependency),
     ("functions", "introspect/07_functions.sql", model.Function),
+)
+PART_B: tuple[tuple[str, str, type], ...] = (
+    ("indexes", "introspect/04_indexes.sql", model.Index),
+    ("constraints", "introspect/03_constraints.sql", model.Constraint),
     ("triggers", "introspect/08_triggers.sql", model.Trigger),
     ("extensions", "introspect/09_extensions.sql", model.Extension),
+    ("opclasses", "introspect/11_opclasses.sql", None),
 )
-
+_COMPOSED = {"introspect/01_tables.sql", "introspect/04_indexes.sql"}
 STATEMENT_LIMIT = 1000
+PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before a second connection pays off
 
 
-def _row_to(typ: type, row: dict[str, Any]) -> Any:
-    return typ(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in row.items()})
+def _version_columns(server_version_num: int) -> dict[str, sql.Composable]:
+    """Fixed column expressions for the brace holes of the catalog queries, by server version."""
+    if server_version_num >= 160000:
+        return {"last_seq_scan": sql.SQL("pg_stat_get_lastscan(c.oid)::text"),
+                "last_idx_scan": sql.SQL("pg_stat_get_lastscan(x.indexrelid)::text")}
+    return {"last_seq_scan": sql.SQL("NULL::text"), "last_idx_scan": sql.SQL("NULL::text")}
+
+
+def _begin(conn: psycopg.Connection, statement_timeout_ms: int, snapshot_id: str | None = None) -> None:
+    conn.autocommit = False
+    conn.read_only = True
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    if snapshot_id is not None:  # must be the transaction's first statement
+        conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))
+    conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', '5s', true)",
+                 (str(statement_timeout_ms),))
+
+
+def _run_parts(conn: psycopg.Connection, parts, params: dict, holes: dict) -> dict[str, tuple[list, list]]:
+    out: dict[str, tuple[list, list]] = {}
+    with conn.cursor() as cur:
+        for attr, path, _typ in parts:
+            q = load_query(path, **holes) if path in _COMPOSED else load_sql(path)
+            cur.execute(q, params)
+            names = [d.name for d in cur.description or []]
+            out[attr] = (names, cur.fetchall())
+    return out
+
+
+def _check_order(typ: type, names: list[str]) -> None:
+    fields = [f.name for f in dataclasses.fields(typ)]
+    if names != fields[: len(names)]:
+        raise HealError(f"internal: catalog query columns {names} do not match {typ.__name__} fields")
+
+
+def _build(raw: dict[str, tuple[list, list]]) -> dict[str, list]:
+    """Rows (tuples) → model objects; attnum/opclass-oid arrays → names."""
+    built: dict[str, list] = {}
+    opclass = {oid: name for oid, name in raw["opclasses"][1]}
+
+    names, rows = raw["columns"]
+    _check_order(model.Column, names)
+    rows.sort(key=lambda r: (r[0], r[1], r[3]))
+    columns = [model.Column(*r) for r in rows]
+    built["columns"] = columns
+    by_pos = {(c.schema, c.table, c.position): c.name for c in columns}
+
+    def named(schema, table, attnums, expr_none=False) -> tuple:
+        return tuple(None if (n == 0 and expr_none) else by_pos.get((schema, table, n), f"#{n}")
+                     for n in attnums or ())
+
+    for attr, typ in (("tables", model.Table), ("views", model.View),
+                      ("view_dependencies", model.ViewDependency), ("functions", model.Function),
+                      ("triggers", model.Trigger), ("extensions", model.Extension)):
+        names, rows = raw[attr]
+        _check_order(typ, names)
+        built[attr] = [typ(*r) for r in rows]
+
+    names, rows = raw["constraints"]
+    _check_order(model.Constraint, names)
+    ci, ri = names.index("columns"), names.index("ref_columns")
+    rs, rt = names.index("ref_schema"), names.index("ref_table")
+    cons = []
+    for r in rows:
+        r = list(r)
+        r[ci] = named(r[0], r[1], r[ci])
+        r[ri] = named(r[rs], r[rt], r[ri])
+        cons.append(model.Constraint(*r))
+    built["constraints"] = cons
+
+    names, rows = raw["indexes"]
+    _check_order(model.Index, names)
+    ci, oi = names.index("columns"), names.index("opclasses")
+    idx = []
+    for r in rows:
+        r = list(r)
+        r[ci] = named(r[0], r[1], r[ci], expr_none=True)
+        r[oi] = tuple(opclass.get(o, str(o)) for o in r[oi] or ())
+        idx.append(model.Index(*r))
+    built["indexes"] = idx
+    # table-level index scan counters, as pg_stat_all_tables would sum them
+    scans: dict[tuple[str, str], int] = {}
+    last: dict[tuple[str, str], str] = {}
+    for i in idx:
+        k = (i.schema, i.table)
+        scans[k] = scans.get(k, 0) + (i.idx_scan or 0)
+        if i.last_idx_scan and (k not in last or i.last_idx_scan > last[k]):
+            last[k] = i.last_idx_scan
+    built["tables"] = [dataclasses.replace(t, idx_scan=scans.get((t.schema, t.name), 0),
+                                           last_idx_scan=last.get((t.schema, t.name)))
+                       if (t.schema, t.name) in scans else t for t in built["tables"]]
+    return built
 
 
 def take_snapshot(dsn: str, *, target_db: str | None = None,
                   exclude_schemas: tuple[str, ...] = HEAL_SCHEMAS,
-                  statement_timeout_ms: int = 120_000) -> model.Snapshot:
+                  statement_timeout_ms: int = 120_000, parallel: bool | None = None) -> model.Snapshot:
     """Connect to ``dsn`` and read the whole catalog. Raises :class:`HealError` on failure."""
     conn = connect(dsn, purpose="target database", autocommit=False)
     try:
         return snapshot_from_connection(conn, target_db=target_db or database_name(dsn),
                                         exclude_schemas=exclude_schemas,
-                                        statement_timeout_ms=statement_timeout_ms)
+                                        statement_timeout_ms=statement_timeout_ms,
+                                        second_dsn=dsn, parallel=parallel)
     finally:
         conn.close()
 
 
 def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
                              exclude_schemas: tuple[str, ...] = HEAL_SCHEMAS,
-                             statement_timeout_ms: int = 120_000) -> model.Snapshot:
+                             statement_timeout_ms: int = 120_000, second_dsn: str | None = None,
+                             parallel: bool | None = None) -> model.Snapshot:
     params = {"exclude": list(exclude_schemas)}
     queries = 0
-    conn.autocommit = False
-    conn.read_only = True
-    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    helper: psycopg.Connection | None = None
     try:
-        with conn.cursor(row_factory=dict_row) as cur:
-            cur.execute("SELECT set_config('statement_timeout', %s, true),"
-                        " set_config('lock_timeout', '5s', true)", (str(statement_timeout_ms),))
-            cur.execute(load_sql("introspect/00_server.sql"), params)
-            server = cur.fetchone()
-            queries += 2
-            assert server is not None
-            snap = model.Snapshot(
-                target_db=target_db,
-                database=server["database"],
-                server_version=server["server_version"],
-                server_version_num=server["server_version_num"],
-                taken_at=server["taken_at"],
-                stats_reset=server["stats_reset"],
-                schemas=list(server["schemas"]),
-            )
-            for attr, path, typ in PARTS:
-                cur.execute(load_sql(path), params)
-                queries += 1
-                setattr(snap, attr, [_row_to(typ, r) for r in cur.fetchall()])
+        _begin(conn, statement_timeout_ms)
+        server = conn.execute(load_sql("introspect/00_server.sql"), params).fetchone()
+        queries += 2
+        assert server is not None
+        (database, server_version, version_num, taken_at, stats_reset, schemas, pgss_schema,
+         relations) = server
+        snap = model.Snapshot(target_db=target_db, database=database, server_version=server_version,
+                              server_version_num=version_num, taken_at=taken_at,
+                              stats_reset=stats_reset, schemas=list(schemas))
+        holes = _version_columns(version_num)
+        use_parallel = parallel if parallel is not None else (
+            second_dsn is not None and relations > PARALLEL_THRESHOLD)
+        raw: dict[str, tuple[list, list]] = {}
+        if use_parallel and second_dsn is not None:
+            snapshot_id = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
+            helper = connect(second_dsn, purpose="target database", autocommit=False)
+            _begin(helper, statement_timeout_ms, snapshot_id)
+            errors: list[BaseException] = []
+            result_b: dict = {}
 
-            pgss_schema = server["pgss_schema"]
-            if pgss_schema is None:
-                snap.pg_stat_statements = "not_installed"
-            else:
-                cur.execute("SAVEPOINT heal_pgss")
+            def work_b() -> None:
                 try:
-                    q = load_query("introspect/10_statements.sql",
-                                   pgss=sql.Identifier(pgss_schema, "pg_stat_statements"))
-                    cur.execute(q, {"limit": STATEMENT_LIMIT})
-                    queries += 1
-                    snap.statements = [_row_to(model.StatementStat, r) for r in cur.fetchall()]
-                    snap.pg_stat_statements = "ok"
-                except psycopg.Error as exc:
-                    cur.execute("ROLLBACK TO SAVEPOINT heal_pgss")
-                    msg = first_line(exc)
-                    if "shared_preload_libraries" in msg:
-                        snap.pg_stat_statements = "not_preloaded"
-                    elif getattr(exc, "sqlstate", None) == "42501":
-                        snap.pg_stat_statements = f"no_permission: {msg}"
-                    else:
-                        snap.pg_stat_statements = f"error: {msg}"
-                    snap.unavailable["statements"] = msg
+                    result_b.update(_run_parts(helper, PART_B, params, holes))
+                except BaseException as exc:  # noqa: BLE001  (re-raised in the caller)
+                    errors.append(exc)
+
+            t = threading.Thread(target=work_b, name="heal-snapshot-b")
+            t.start()
+            raw.update(_run_parts(conn, PART_A, params, holes))
+            t.join()
+            if errors:
+                raise errors[0]
+            raw.update(result_b)
+            queries += 4
+        else:
+            raw.update(_run_parts(conn, PART_A + PART_B, params, holes))
+        queries += len(PART_A) + len(PART_B)
+        for attr, objs in _build(raw).items():
+            setattr(snap, attr, objs)
+
+        if pgss_schema is None:
+            snap.pg_stat_statements = "not_installed"
+        else:
+            conn.execute("SAVEPOINT heal_pgss")
+            try:
+                q = load_query("introspect/10_statements.sql",
+                               pgss=sql.Identifier(pgss_schema, "pg_stat_statements"))
+                rows = conn.execute(q, {"limit": STATEMENT_LIMIT}).fetchall()
+                queries += 1
+                snap.statements = [model.StatementStat(*r) for r in rows]
+                snap.pg_stat_statements = "ok"
+            except psycopg.Error as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT heal_pgss")
+                msg = first_line(exc)
+                if "shared_preload_libraries" in msg:
+                    snap.pg_stat_statements = "not_preloaded"
+                elif getattr(exc, "sqlstate", None) == "42501":
+                    snap.pg_stat_statements = f"no_permission: {msg}"
+                else:
+                    snap.pg_stat_statements = f"error: {msg}"
+                snap.unavailable["statements"] = msg
         conn.rollback()  # read-only: nothing to keep
     except psycopg.errors.QueryCanceled as exc:
-        conn.rollback()
+        _safe_rollback(conn)
         raise HealError(f"schema snapshot timed out after {statement_timeout_ms} ms: "
                         f"{first_line(exc)}") from None
     except psycopg.Error as exc:
-        conn.rollback()
+        _safe_rollback(conn)
         raise HealError(f"schema snapshot failed: {first_line(exc)}") from None
+    finally:
+        if helper is not None:
+            _safe_rollback(helper)
+            helper.close()
     snap.query_count = queries
     return snap
+
+
+def _safe_rollback(conn: psycopg.Connection) -> None:
+    try:
+        conn.rollback()
+    except psycopg.Error:
+        pass
+
+
+__all__ = ["take_snapshot", "snapshot_from_connection", "Any"]

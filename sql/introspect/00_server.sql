@@ -11,4 +11,6 @@ SELECT current_database()                                   AS database,
                 AND n.nspname NOT IN ('pg_catalog', 'information_schema')
               ORDER BY 1)                                    AS schemas,
        (SELECT e.extnamespace::regnamespace::text FROM pg_extension e
-         WHERE e.extname = 'pg_stat_statements')             AS pgss_schema
+         WHERE e.extname = 'pg_stat_statements')             AS pgss_schema,
+       (SELECT count(*) FROM pg_class
+         WHERE relkind IN ('r', 'p', 'i', 'v', 'm', 'f'))::int AS relations

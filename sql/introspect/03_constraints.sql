@@ -1,22 +1,17 @@
-/* heal:introspect constraints — PK, FK, unique, check, exclusion (NOT VALID included) */
+/* heal:introspect constraints — PK, FK, unique, check, exclusion (NOT VALID included).
+   Column arrays come back as attnums and are named from the columns query (no per-row subqueries). */
 SELECT n.nspname::text   AS schema,
        c.relname::text   AS "table",
        con.conname::text AS name,
        CASE con.contype WHEN 'p' THEN 'primary_key' WHEN 'f' THEN 'foreign_key'
                         WHEN 'u' THEN 'unique' WHEN 'c' THEN 'check' ELSE 'exclusion' END AS kind,
-       ARRAY(SELECT a.attname::text
-               FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
-               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-              ORDER BY k.ord)                          AS columns,
+       con.conkey::int[]                               AS columns,     -- attnums, named in Python
        pg_get_constraintdef(con.oid)                   AS definition,
        con.convalidated                                AS validated,
        con.condeferrable                               AS deferrable,
        fn.nspname::text                                AS ref_schema,
        fc.relname::text                                AS ref_table,
-       ARRAY(SELECT a.attname::text
-               FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
-               JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-              ORDER BY k.ord)                          AS ref_columns,
+       con.confkey::int[]                              AS ref_columns, -- attnums of the referenced table
        CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
        CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update,
        ic.relname::text                                AS index_name
