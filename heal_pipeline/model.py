@@ -205,10 +205,22 @@ class Snapshot:
         return None
 
     def indexes_of(self, schema: str, table: str) -> list[Index]:
-        return [i for i in self.indexes if i.schema == schema and i.table == table]
+        return self._grouped("indexes").get((schema, table), [])
 
     def constraints_of(self, schema: str, table: str) -> list[Constraint]:
-        return [c for c in self.constraints if c.schema == schema and c.table == table]
+        return self._grouped("constraints").get((schema, table), [])
+
+    def _grouped(self, attr: str) -> dict[tuple[str, str], list]:
+        items = getattr(self, attr)
+        key = f"_group_{attr}"
+        cache = self.__dict__.get(key)
+        if cache is None or cache[0] is not items or cache[1] != len(items):
+            by: dict[tuple[str, str], list] = {}
+            for x in items:
+                by.setdefault((x.schema, x.table), []).append(x)
+            cache = (items, len(items), by)
+            self.__dict__[key] = cache
+        return cache[2]
 
     def _tables(self) -> dict[tuple[str, str], Table]:
         cache = self.__dict__.get("_table_cache")
@@ -421,6 +433,10 @@ class FailedQuery:
     first_seen: str | None = None
     last_seen: str | None = None
     source: str | None = None  # log file
+    # of the latest occurrence (pairs with ``statement``): 1-based character position of the error
+    # in the statement, and the server's CONTEXT line (e.g. "unnamed portal parameter $1 = '...'")
+    cursor_position: int | None = None
+    context: str | None = None
 
     @property
     def group_key(self) -> str:
@@ -478,6 +494,19 @@ class FixStep:
     lock: str  # lock level the step takes, e.g. "SHARE UPDATE EXCLUSIVE"
     transactional: bool = True  # False for CONCURRENTLY statements
     kind: str = "ddl"  # ddl | dml | code | check
+    # --- added for the fixer (heal_pipeline.plan / heal_pipeline.apply); all optional ---
+    # ``op`` + ``args`` (plain JSON) rebuild ``composed`` through heal_pipeline.plan.ops, so a step
+    # stored in heal.fix_history can be executed again (rollback) without trusting rendered text
+    op: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    composed: Any = field(default=None, repr=False, compare=False)  # psycopg.sql.Composable
+    group: str | None = None  # consecutive transactional steps sharing a group: one transaction
+    timeout_s: float | None = None  # statement_timeout for this step (default: the policy's)
+    expect: Any = None  # kind "check": the value the first column must equal
+    lint_allow: tuple[str, ...] = ()  # squawk rules explicitly allowed for this step (documented)
+    requires: tuple[int, ...] = ()  # reverse steps: forward step indexes that must have completed
+    unless: tuple[int, ...] = ()  # reverse steps: skipped when any of these forward steps completed
+    on_retry: list["FixStep"] = field(default_factory=list)  # cleanup before retrying after 55P03
 
 
 @dataclass
@@ -497,3 +526,16 @@ class FixPlan:
     diff: str | None = None  # unified diff for code fixes
     lint: list[dict[str, Any]] = field(default_factory=list)
     depends_on: list[str] = field(default_factory=list)  # fingerprints that must verify first
+    # --- added for the fixer; all optional ---
+    issue: dict[str, Any] = field(default_factory=dict)  # identity + evidence of the issue
+    tables: list[str] = field(default_factory=list)  # "schema.table" the fix touches (policy)
+    rows_rewritten: int | None = None  # rows written/moved (policy max_rows_to_rewrite)
+    backup_steps: list[FixStep] = field(default_factory=list)  # run outside the fix transaction
+    backup_ref: str | None = None  # e.g. "heal_backup.orders_1a2b3c_20250101120000"
+    checksum_before: FixStep | None = None  # (rows, checksum) in the post-fix representation
+    checksum_after: FixStep | None = None  # the same after the fix (None: checksum_before again)
+    checksum_original: FixStep | None = None  # raw pre-fix state, compared after a rollback
+    code_edits: list[dict[str, Any]] = field(default_factory=list)  # {path, sha256_before, after}
+    inferred: bool = False  # definition inferred from code usage, not from a migration
+    notes: list[str] = field(default_factory=list)
+    planned_at: str | None = None

@@ -98,3 +98,177 @@ def save_snapshot(conn: psycopg.Connection, snap: Snapshot, *, drift: dict[str, 
                         "(set HEAL_STORE_URL to a writable database)") from None
     assert row is not None
     return int(row[0])
+
+
+# ------------------------------------------------------------------------------------------
+# code scan, failed queries, issues
+# ------------------------------------------------------------------------------------------
+
+def _j(value: Any) -> Jsonb:
+    return Jsonb(json.loads(json.dumps(value, default=str)))
+
+
+def save_code_scan(conn: psycopg.Connection, target_db: str, scan: Any, run_id: str | None) -> None:
+    """Replace the target's code statements and findings with this scan's (one row each)."""
+    import dataclasses
+
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO heal.code_scans (target_db, run_id, roots, files_scanned, files_parsed,"
+            " files_cached, files_skipped, statements, findings, seconds)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (target_db, run_id, _j(scan.roots), scan.files_scanned, scan.files_parsed,
+             scan.files_cached, scan.files_skipped, len(scan.statements), len(scan.findings),
+             scan.seconds))
+        conn.execute("DELETE FROM heal.code_statements WHERE target_db = %s", (target_db,))
+        conn.execute("DELETE FROM heal.code_findings WHERE target_db = %s", (target_db,))
+        with conn.cursor() as cur:
+            with cur.copy("COPY heal.code_statements (target_db, run_id, statement_id, file, line, col,"
+                          " call, source_kind, function_name, statement_kind, sql, tables, columns,"
+                          " joins, casts, params, parse_error, dynamic, in_loop) FROM STDIN") as cp:
+                seen: set[str] = set()
+                for s in scan.statements:
+                    sid = s.statement_id
+                    if sid in seen:
+                        continue
+                    seen.add(sid)
+                    cp.write_row((target_db, run_id, sid, s.file, s.line, s.col, s.call, s.source_kind,
+                                  s.function, s.statement_kind, s.sql,
+                                  *(json.dumps([dataclasses.asdict(x) for x in getattr(s, k)])
+                                    for k in ("tables", "columns", "joins", "casts", "params")),
+                                  s.parse_error, s.dynamic, s.in_loop))
+            with cur.copy("COPY heal.code_findings (target_db, run_id, kind, file, line, col, detail,"
+                          " schema_name, table_name, column_name, function_name, evidence) FROM STDIN") as cp:
+                for f in scan.findings:
+                    cp.write_row((target_db, run_id, f.kind, f.file, f.line, f.col, f.detail, f.schema,
+                                  f.table, f.column, f.function, json.dumps(f.evidence, default=str)))
+
+
+def save_failed_queries(conn: psycopg.Connection, target_db: str, failed: list[Any]) -> None:
+    """Upsert grouped failed queries (counts accumulate across ticks)."""
+    with conn.transaction():
+        for f in failed:
+            conn.execute(
+                """INSERT INTO heal.failed_queries (target_db, group_key, sqlstate, message, statement,
+                       normalized, database, user_name, detail, hint, count, first_seen, last_seen, source)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                   ON CONFLICT (target_db, group_key) DO UPDATE SET
+                       count = heal.failed_queries.count + EXCLUDED.count,
+                       last_seen = greatest(heal.failed_queries.last_seen, EXCLUDED.last_seen),
+                       message = EXCLUDED.message, detail = EXCLUDED.detail, hint = EXCLUDED.hint,
+                       updated_at = now()""",
+                (target_db, f.group_key, f.sqlstate, f.message, f.statement, f.normalized, f.database,
+                 f.user, f.detail, f.hint, f.count, f.first_seen, f.last_seen, f.source))
+
+
+def load_failed_queries(conn: psycopg.Connection, target_db: str) -> list[Any]:
+    from .model import FailedQuery
+
+    rows = conn.execute(
+        "SELECT sqlstate, message, statement, normalized, database, user_name, detail, hint, count,"
+        " first_seen::text, last_seen::text, source FROM heal.failed_queries WHERE target_db = %s"
+        " ORDER BY group_key", (target_db,)).fetchall()
+    return [FailedQuery(*r) for r in rows]
+
+
+def load_suppressions(conn: psycopg.Connection, target_db: str) -> list[Any]:
+    from .detect import Suppression
+
+    rows = conn.execute(
+        "SELECT reason, fingerprint, pattern FROM heal.suppressions"
+        " WHERE target_db IS NULL OR target_db = %s ORDER BY suppression_id", (target_db,)).fetchall()
+    return [Suppression(reason=r, fingerprint=f, pattern=p) for r, f, p in rows]
+
+
+def stats_coverage_seconds(conn: psycopg.Connection, target_db: str, stats_reset: str | None,
+                           now: str) -> float:
+    """How long the current statistics counters have been accumulating, as far as heal can prove:
+    since ``stats_reset`` when the server reports one, else since heal's first snapshot of the target."""
+    row = conn.execute(
+        "SELECT extract(epoch FROM (%s::timestamptz - coalesce(%s::timestamptz,"
+        " (SELECT min(taken_at) FROM heal.schema_snapshots WHERE target_db = %s), %s::timestamptz)))",
+        (now, stats_reset, target_db, now)).fetchone()
+    return max(float(row[0] or 0.0), 0.0)
+
+
+def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_id: str | None,
+                     checked_types: set[str]) -> dict[str, int]:
+    """Upsert heal.issues, append heal.issue_history, resolve what disappeared (only for checks
+    that actually ran completely — an unchecked type is never marked resolved)."""
+    new = reopened = 0
+    with conn.transaction():
+        rows = [(i, "open", None) for i in result.issues] + \
+               [(i, "suppressed", s.reason) for i, s in result.suppressed]
+        for issue, status, reason in rows:
+            prev = conn.execute("SELECT status FROM heal.issues WHERE fingerprint = %s",
+                                (issue.fingerprint,)).fetchone()
+            if prev is None:
+                new += 1
+            elif prev[0] == "resolved" and status == "open":
+                reopened += 1
+            conn.execute(
+                """INSERT INTO heal.issues (fingerprint, issue_type, severity, target_db, schema_name,
+                       table_name, column_name, object_name, file, line, detail, evidence, fixable,
+                       status, run_id, suppression_reason)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                   ON CONFLICT (fingerprint) DO UPDATE SET severity = EXCLUDED.severity,
+                       detail = EXCLUDED.detail, evidence = EXCLUDED.evidence, status = EXCLUDED.status,
+                       last_seen = now(), resolved_at = NULL, run_id = EXCLUDED.run_id,
+                       suppression_reason = EXCLUDED.suppression_reason, fixable = EXCLUDED.fixable""",
+                (issue.fingerprint, issue.issue_type, issue.severity, target_db, issue.schema_name,
+                 issue.table_name, issue.column_name, issue.object_name, issue.file, issue.line,
+                 issue.detail, _j(issue.evidence), issue.fixable, status, run_id, reason))
+            conn.execute(
+                """INSERT INTO heal.issue_history (run_id, fingerprint, issue_type, severity, target_db,
+                       schema_name, table_name, column_name, object_name, file, line, detail, evidence, status)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
+                (run_id, issue.fingerprint, issue.issue_type, issue.severity, target_db, issue.schema_name,
+                 issue.table_name, issue.column_name, issue.object_name, issue.file, issue.line,
+                 issue.detail, _j(issue.evidence), status))
+        current = [i.fingerprint for i, _s, _r in rows]
+        resolved = conn.execute(
+            """UPDATE heal.issues SET status = 'resolved', resolved_at = now(), run_id = %s
+                WHERE target_db = %s AND status <> 'resolved' AND issue_type = ANY(%s)
+                  AND NOT (fingerprint = ANY(%s))""",
+            (run_id, target_db, sorted(checked_types), current)).rowcount
+        conn.execute(
+            "INSERT INTO heal.detection_runs (run_id, target_db, counts, unchecked, seconds)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (run_id, target_db, _j(result.counts()), _j(result.unchecked), _j(result.seconds)))
+    return {"new": new, "reopened": reopened, "resolved": resolved, "open": len(result.issues),
+            "suppressed": len(result.suppressed)}
+
+
+def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
+    """The last stored code scan of a target, as model objects (None if never scanned)."""
+    from . import model
+
+    srows = conn.execute(
+        "SELECT file, line, col, call, sql, source_kind, function_name, statement_kind, tables, columns,"
+        " joins, casts, params, parse_error, dynamic, in_loop FROM heal.code_statements"
+        " WHERE target_db = %s ORDER BY file, line, col", (target_db,)).fetchall()
+    frows = conn.execute(
+        "SELECT kind, file, line, col, detail, schema_name, table_name, column_name, function_name,"
+        " evidence FROM heal.code_findings WHERE target_db = %s ORDER BY file, line, col, kind",
+        (target_db,)).fetchall()
+    last = conn.execute("SELECT roots, files_scanned, files_parsed, files_cached, files_skipped, seconds"
+                        " FROM heal.code_scans WHERE target_db = %s ORDER BY scan_id DESC LIMIT 1",
+                        (target_db,)).fetchone()
+    if last is None:
+        return None
+    scan = model.CodeScan(roots=list(last[0]), files_scanned=last[1], files_parsed=last[2],
+                          files_cached=last[3], files_skipped=last[4], seconds=last[5] or 0.0)
+    for (file, line, col, call, sql_text, kind, fn, skind, tables, columns, joins, casts, params,
+         perr, dynamic, in_loop) in srows:
+        scan.statements.append(model.SqlStatement(
+            file=file, line=line, col=col, call=call, sql=sql_text, source_kind=kind, function=fn,
+            statement_kind=skind,
+            tables=[model.TableRef(**x) for x in tables], columns=[model.ColumnRef(**x) for x in columns],
+            joins=[model.JoinPredicate(**x) for x in joins], casts=[model.SqlCast(**x) for x in casts],
+            params=[model.ParamBinding(**x) for x in params], parse_error=perr, dynamic=dynamic,
+            in_loop=in_loop))
+    for kind, file, line, col, detail, schema, table, column, fn, evidence in frows:
+        scan.findings.append(model.CodeFinding(kind=kind, file=file, line=line, col=col, detail=detail,
+                                               schema=schema, table=table, column=column, function=fn,
+                                               evidence=evidence))
+    return scan

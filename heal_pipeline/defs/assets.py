@@ -2,13 +2,15 @@
 
 
 import time
+from collections import Counter
 
 import dagster as dg
 
 from ..errors import HealError
 from ..introspect import compute_drift, drift_rows, drift_total, take_snapshot
-from ..store import open_store, previous_snapshot, save_snapshot
-from .constants import GROUP_INTROSPECT, OWNERS, target_db_partitions
+from ..scan import code_cache_dir, scan_code
+from ..store import open_store, previous_snapshot, save_code_scan, save_snapshot
+from .constants import GROUP_CODESCAN, GROUP_INTROSPECT, OWNERS, target_db_partitions
 from .resources import HealResource
 
 
@@ -72,3 +74,65 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
         f"{snap.query_count} catalog queries in {seconds:.3f}s; drift "
         f"{'n/a (first snapshot)' if before is None else drift_total(drift)}")
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(snap.content_hash()))
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> dg.TableMetadataValue:
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord({k: ("" if r.get(k) is None else r.get(k)) for k, _t in columns}) for r in rows],
+        schema=dg.TableSchema(columns=[dg.TableColumn(k, t) for k, t in columns]))
+
+
+@dg.asset(
+    partitions_def=target_db_partitions,
+    group_name=GROUP_CODESCAN,
+    kinds={"python", "postgres"},
+    owners=OWNERS,
+    code_version="1",
+    description=(
+        "Every SQL statement the application source runs (file, line, call, SQL text, tables, "
+        "columns, casts, joins, bound parameters), parsed by the real PostgreSQL parser (pglast), "
+        "plus code-side findings: cast workarounds, SQL composed from runtime values, queries in "
+        "loops, unparseable SQL, untraceable calls, skipped files. Source roots: HEAL_SOURCE_DIRS. "
+        "Incremental: unchanged files are served from a content-hash cache. Stored in "
+        "heal.code_statements / heal.code_findings."
+    ),
+    metadata={"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn("file", "string"), dg.TableColumn("line", "int"), dg.TableColumn("call", "string"),
+        dg.TableColumn("sql", "string"), dg.TableColumn("tables", "json"), dg.TableColumn("columns", "json"),
+        dg.TableColumn("casts", "json"), dg.TableColumn("joins", "json")])},
+)
+def code_findings(context: dg.AssetExecutionContext, heal: HealResource) -> dg.MaterializeResult:
+    target = heal.target(context.partition_key)
+    if not target.source_dirs:
+        context.log.warning("HEAL_SOURCE_DIRS is not set: code-based checks will report 'not checked'")
+        return dg.MaterializeResult(metadata={"configured": dg.MetadataValue.bool(False),
+                                              "note": dg.MetadataValue.text("HEAL_SOURCE_DIRS is not set")})
+    try:
+        code = scan_code(target, cache_dir=code_cache_dir(heal.settings()))
+        assert code is not None
+        with open_store(target.store_dsn) as store:
+            save_code_scan(store, target.name, code, context.run.run_id)
+    except HealError as exc:
+        raise _fail(exc) from None
+    kinds = Counter(f.kind for f in code.findings)
+    per_file = Counter(s.file for s in code.statements)
+    stmt_kinds = Counter(s.statement_kind or "?" for s in code.statements)
+    sample = [{"file": s.file, "line": s.line, "call": s.call, "sql": " ".join(s.sql.split())[:120],
+               "tables": ", ".join(f"{t.schema + '.' if t.schema else ''}{t.name}" for t in s.tables)}
+              for s in code.statements[:25]]
+    return dg.MaterializeResult(metadata={
+        "configured": dg.MetadataValue.bool(True),
+        "roots": dg.MetadataValue.json([str(r) for r in target.source_dirs]),
+        "statements": dg.MetadataValue.int(len(code.statements)),
+        "files/scanned": dg.MetadataValue.int(code.files_scanned),
+        "files/parsed": dg.MetadataValue.int(code.files_parsed),
+        "files/cached": dg.MetadataValue.int(code.files_cached),
+        "files/skipped": dg.MetadataValue.int(code.files_skipped),
+        "seconds": dg.MetadataValue.float(round(code.seconds, 4)),
+        **{f"findings/{k}": dg.MetadataValue.int(v) for k, v in sorted(kinds.items())},
+        **{f"statements/{k}": dg.MetadataValue.int(v) for k, v in sorted(stmt_kinds.items())},
+        "top_files": _table([{"file": f, "statements": n} for f, n in per_file.most_common(10)],
+                            [("file", "string"), ("statements", "int")]),
+        "sample": _table(sample, [("file", "string"), ("line", "int"), ("call", "string"),
+                                  ("sql", "string"), ("tables", "string")]),
+    })

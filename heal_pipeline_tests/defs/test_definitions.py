@@ -69,3 +69,46 @@ def test_unknown_partition_is_a_clear_failure(fresh_dsn, monkeypatch):
         assert not res.success
         msg = [e for e in res.all_events if e.is_step_failure][0].event_specific_data.error.message
         assert "unknown target database 'other'" in msg
+
+
+def test_scan_job_on_demo_records_issues_and_resolutions(demo_copy, monkeypatch):
+    from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, load_planted
+
+    monkeypatch.setenv("HEAL_SOURCE_DIRS", str(APP_DIR))
+    monkeypatch.setenv("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
+    monkeypatch.setenv("HEAL_OBSERVATION_WINDOW", "0")
+    monkeypatch.setenv("HEAL_DATABASE_URL", demo_copy)
+    monkeypatch.setenv("HEAL_TARGET_NAME", "demo")
+    job = defs.resolve_job_def("heal_scan")
+    with dg.instance_for_test() as instance:
+        sync_partitions(instance, ["demo"])
+        res = job.execute_in_process(instance=instance, partition_key="demo")
+        assert res.success
+        md = res.asset_materializations_for_node("issue_set")[0].metadata
+        planted = load_planted()
+        # the copy has no scan statistics, so exactly the stats-based findings differ from the demo:
+        # unused_index / unused_table / slow_query are re-derived from the copy's own counters
+        assert md["open"].value >= len([p for p in planted if p["issue_type"] not in
+                                         ("unused_index", "unused_table", "slow_query")])
+        assert md["type/fk_without_index"].value == sum(p["issue_type"] == "fk_without_index" for p in planted)
+        checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
+        assert checks["no_critical_issues"] is False
+        fk = next(p for p in planted if p["issue_type"] == "fk_without_index")
+        with psycopg.connect(demo_copy, autocommit=True) as conn:
+            cols = conn.execute(
+                "SELECT evidence->'columns' FROM heal.issues WHERE issue_type = 'fk_without_index'"
+                " AND table_name = %s AND object_name = %s", (fk["table_name"], fk["object_name"])).fetchone()[0]
+            from psycopg import sql as S
+            conn.execute(S.SQL("CREATE INDEX ON {} ({})").format(
+                S.Identifier(fk["schema_name"], fk["table_name"]), S.SQL(", ").join(map(S.Identifier, cols))))
+        again = job.execute_in_process(instance=instance, partition_key="demo")
+        md2 = again.asset_materializations_for_node("issue_set")[0].metadata
+        # >= 1: on a TEMPLATE copy every counter starts at 0, so heal's own sampling between the two
+        # runs can also retire some stats-based findings; the fixed FK is checked by name below
+        assert md2["change/resolved"].value >= 1 and md2["change/new"].value == 0
+    with psycopg.connect(demo_copy) as conn:
+        status = conn.execute(
+            "SELECT status FROM heal.issues WHERE issue_type = 'fk_without_index' AND object_name = %s",
+            (fk["object_name"],)).fetchone()[0]
+        runs = conn.execute("SELECT count(DISTINCT run_id) FROM heal.issue_history").fetchone()[0]
+    assert status == "resolved" and runs == 2

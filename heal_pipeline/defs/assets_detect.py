@@ -1,0 +1,105 @@
+"""issue_set: the detected issues of one target, with their history, and the checks on them."""
+
+from collections import Counter
+
+import dagster as dg
+
+from ..detect import object_label, run_detection
+from ..errors import HealError
+from ..scan import checked_types, make_context
+from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
+                     previous_snapshot, record_detection, stats_coverage_seconds)
+from .assets import _fail, _table, code_findings, schema_snapshot
+from .constants import GROUP_DETECT, OWNERS, target_db_partitions
+from .resources import HealResource
+
+ISSUE_COLUMNS = [("severity", "string"), ("issue_type", "string"), ("object", "string"),
+                 ("detail", "string"), ("fingerprint", "string")]
+
+
+def issue_rows(issues) -> list[dict]:
+    return [{"severity": i.severity, "issue_type": i.issue_type, "object": object_label(i).split(":", 1)[1],
+             "detail": i.detail[:300], "fingerprint": i.fingerprint} for i in issues]
+
+
+def summary_markdown(target: str, result, record: dict) -> str:
+    counts = Counter(i.severity for i in result.issues)
+    lines = [f"### {target}: {len(result.issues)} open issue(s) — "
+             f"{counts.get('critical', 0)} critical, {counts.get('warning', 0)} warning, {counts.get('info', 0)} info",
+             f"new {record['new']}, resolved {record['resolved']}, suppressed {record['suppressed']}", "",
+             "| severity | type | object | fingerprint |", "|---|---|---|---|"]
+    for i in result.issues[:50]:
+        lines.append(f"| {i.severity} | `{i.issue_type}` | {object_label(i).split(':', 1)[1]} | `{i.fingerprint}` |")
+    if result.unchecked:
+        lines += ["", "**Not checked** (never counted as clean):"]
+        lines += [f"- `{u['check']}`: {u['reason']}" for u in result.unchecked]
+    return "\n".join(lines)
+
+
+@dg.asset(
+    partitions_def=target_db_partitions,
+    group_name=GROUP_DETECT,
+    kinds={"postgres"},
+    owners=OWNERS,
+    code_version="1",
+    deps=[schema_snapshot, code_findings],
+    description=(
+        "The issues of the target: type mismatches (declared and implicit) and the code casts that "
+        "hide them, FKs without indexes, orphaned rows, missing tables/columns, unused tables, "
+        "duplicate/unused/invalid indexes, tables without a primary key, slow queries, unsafe SQL, "
+        "queries in loops and unparseable SQL — each with a stable fingerprint, a severity and its "
+        "evidence. Current state in heal.issues, one row per issue per run in heal.issue_history. "
+        "Checks that could not run are listed as 'not checked', never counted as clean."
+    ),
+    metadata={"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn("fingerprint", "string"), dg.TableColumn("issue_type", "string"),
+        dg.TableColumn("severity", "string"), dg.TableColumn("target_db", "string"),
+        dg.TableColumn("schema_name", "string"), dg.TableColumn("table_name", "string"),
+        dg.TableColumn("column_name", "string"), dg.TableColumn("object_name", "string"),
+        dg.TableColumn("file", "string"), dg.TableColumn("line", "int"), dg.TableColumn("detail", "string"),
+        dg.TableColumn("evidence", "json"), dg.TableColumn("status", "string"),
+        dg.TableColumn("first_seen", "timestamp"), dg.TableColumn("last_seen", "timestamp")])},
+    check_specs=[
+        dg.AssetCheckSpec("no_critical_issues", asset="issue_set",
+                          description="Fails (ERROR) when any open issue is critical."),
+        dg.AssetCheckSpec("all_checks_ran", asset="issue_set",
+                          description="Warns when a check could not run (no code roots, no permission, "
+                                      "statistics window not covered, a timeout)."),
+    ],
+)
+def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
+    target = heal.target(context.partition_key)
+    try:
+        with open_store(target.store_dsn) as store:
+            snap = previous_snapshot(store, target.name)
+            if snap is None:
+                raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
+            code = load_code_scan(store, target.name) if target.source_dirs else None
+            failed = load_failed_queries(store, target.name)
+            coverage = stats_coverage_seconds(store, target.name, snap.stats_reset, snap.taken_at)
+            ctx = make_context(target, snap, code, failed, coverage_s=coverage)
+            result = run_detection(ctx, load_suppressions(store, target.name))
+            record = record_detection(store, target.name, result, context.run.run_id, checked_types(result))
+    except HealError as exc:
+        raise _fail(exc) from None
+    by_type = result.counts()
+    sev = Counter(i.severity for i in result.issues)
+    critical = [i for i in result.issues if i.severity == "critical"]
+    yield dg.MaterializeResult(metadata={
+        "summary": dg.MetadataValue.md(summary_markdown(target.name, result, record)),
+        "issues": _table(issue_rows(result.issues), ISSUE_COLUMNS),
+        "open": dg.MetadataValue.int(len(result.issues)),
+        **{f"severity/{k}": dg.MetadataValue.int(sev.get(k, 0)) for k in ("critical", "warning", "info")},
+        **{f"type/{k}": dg.MetadataValue.int(v) for k, v in by_type.items()},
+        **{f"change/{k}": dg.MetadataValue.int(v) for k, v in record.items()},
+        "not_checked": dg.MetadataValue.json(result.unchecked),
+        "detect_seconds": dg.MetadataValue.json(result.seconds),
+        "dagster/row_count": dg.MetadataValue.int(len(result.issues)),
+    })
+    yield dg.AssetCheckResult(
+        check_name="no_critical_issues", passed=not critical, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"critical": dg.MetadataValue.int(len(critical)),
+                  "fingerprints": dg.MetadataValue.json([i.fingerprint for i in critical[:50]])})
+    yield dg.AssetCheckResult(
+        check_name="all_checks_ran", passed=not result.unchecked, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"not_checked": dg.MetadataValue.json(result.unchecked)})

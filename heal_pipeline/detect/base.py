@@ -1,0 +1,108 @@
+"""The check contract: one class per issue type, registered by decorator, documented by its docstring.
+
+A check reads the :class:`DetectContext` (snapshot model, code scan, failed queries, and — only for
+data evidence — a read-only connection) and yields :class:`~heal_pipeline.model.Issue` rows. A check
+that could not run (code not scanned, no permission, a timeout) records that in
+``ctx.unchecked`` instead of yielding nothing silently: "not checked" is never "clean".
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar, Iterable, Iterator
+
+import psycopg
+
+from ..config import HEAL_SCHEMAS, SYSTEM_SCHEMAS
+from ..model import CodeScan, FailedQuery, Issue, Snapshot
+
+REGISTRY: dict[str, type["Check"]] = {}
+
+
+def register(cls: type["Check"]) -> type["Check"]:
+    if cls.issue_type in REGISTRY:
+        raise ValueError(f"issue type {cls.issue_type!r} registered twice")
+    REGISTRY[cls.issue_type] = cls
+    return cls
+
+
+@dataclass
+class Thresholds:
+    observation_window_s: float = 7 * 86400
+    slow_query_mean_ms: float = 200.0
+    slow_query_min_calls: int = 3
+    containment: float = 0.9  # share of sampled child values found in the parent
+    sample_size: int = 10_000
+    orphan_timeout_ms: int = 5_000
+    search_path: tuple[str, ...] = ("public",)
+
+
+@dataclass
+class DetectContext:
+    target_db: str
+    snapshot: Snapshot
+    code: CodeScan | None = None  # None: code was not scanned (code-based checks say so)
+    failed: list[FailedQuery] = field(default_factory=list)
+    connect: Callable[[], psycopg.Connection] | None = None  # read-only data evidence
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    # seconds the current statistics cover (since stats_reset, or since heal first saw them)
+    stats_coverage_s: float | None = None
+    migrations_dirs: tuple = ()
+    unchecked: list[dict[str, str]] = field(default_factory=list)
+    _cache: dict = field(default_factory=dict)
+
+    def not_checked(self, check: str, reason: str) -> None:
+        self.unchecked.append({"check": check, "reason": reason})
+
+    def memo(self, key: str, build: Callable[[], object]) -> object:
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+    @contextlib.contextmanager
+    def data(self) -> Iterator[psycopg.Connection | None]:
+        """A read-only connection for data evidence, or None when detection runs offline."""
+        if self.connect is None:
+            yield None
+            return
+        conn = self.connect()
+        try:
+            conn.autocommit = False
+            conn.read_only = True
+            yield conn
+        finally:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+
+    def issue(self, issue_type: str, severity: str, detail: str, **kw) -> Issue:
+        return Issue(issue_type=issue_type, severity=severity, target_db=self.target_db,
+                     detail=detail, fixable=REGISTRY[issue_type].fixable if issue_type in REGISTRY else False,
+                     **kw)
+
+
+def examined_schema(schema: str | None) -> bool:
+    if schema is None:
+        return True
+    return (schema not in HEAL_SCHEMAS and schema not in SYSTEM_SCHEMAS
+            and not schema.startswith("pg_"))
+
+
+class Check:
+    """Base class. Subclasses set the class attributes and implement :meth:`detect`.
+
+    The docstring of each subclass is its documentation: a one-line summary, why it matters, then
+    ``Anti-pattern`` and ``Best practice`` sections (a test enforces both).
+    """
+
+    issue_type: ClassVar[str]
+    code: ClassVar[str]  # PG### for database checks, PY### for code checks
+    name: ClassVar[str]  # dotted, for config and suppression: "index.fk_without_index"
+    severity: ClassVar[str] = "warning"
+    fixable: ClassVar[bool] = False
+    needs: ClassVar[tuple[str, ...]] = ("snapshot",)  # snapshot | code | data | log
+
+    def detect(self, ctx: DetectContext) -> Iterable[Issue]:  # pragma: no cover - abstract
+        raise NotImplementedError

@@ -1,0 +1,105 @@
+"""orphaned_rows: child values with no parent row."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import psycopg
+from psycopg import sql
+
+from ..errors import first_line
+from ..model import Issue
+from .base import Check, DetectContext, examined_schema, register
+from .relationships import infer
+
+
+def count_orphans(conn: psycopg.Connection, child: tuple[str, str], ccols: tuple[str, ...],
+                  parent: tuple[str, str], pcols: tuple[str, ...], timeout_ms: int
+                  ) -> tuple[int | None, list[str], str | None]:
+    """(count, sample, error) with an anti-join under statement_timeout; count None on timeout."""
+    notnull = sql.SQL(" AND ").join(sql.SQL("c.{} IS NOT NULL").format(sql.Identifier(c)) for c in ccols)
+    match = sql.SQL(" AND ").join(
+        sql.SQL("p.{} = c.{}").format(sql.Identifier(p), sql.Identifier(c)) for c, p in zip(ccols, pcols))
+    where = sql.SQL("{nn} AND NOT EXISTS (SELECT 1 FROM {pt} p WHERE {m})").format(
+        nn=notnull, pt=sql.Identifier(*parent), m=match)
+    label = sql.SQL(" || ',' || ").join(sql.SQL("c.{}::text").format(sql.Identifier(c)) for c in ccols)
+    try:
+        conn.execute("SAVEPOINT heal_orphans")
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(timeout_ms),))
+        n = conn.execute(sql.SQL("SELECT count(*) FROM {ct} c WHERE {w}").format(
+            ct=sql.Identifier(*child), w=where)).fetchone()[0]
+        sample = [r[0] for r in conn.execute(sql.SQL(
+            "SELECT DISTINCT {l} FROM {ct} c WHERE {w} ORDER BY 1 LIMIT 5").format(
+                l=label, ct=sql.Identifier(*child), w=where)).fetchall()] if n else []
+        conn.execute("RELEASE SAVEPOINT heal_orphans")
+        return n, sample, None
+    except psycopg.Error as exc:
+        conn.execute("ROLLBACK TO SAVEPOINT heal_orphans")
+        return None, [], first_line(exc)
+
+
+@register
+class OrphanedRows(Check):
+    """Child rows whose reference points at no parent row.
+
+    Checked for NOT VALID foreign keys (declared but never validated) and for strong implicit
+    relationships whose column types are equal (a mismatched pair is a type_mismatch first). The
+    count is an anti-join under ``statement_timeout``: a relationship that times out is reported as
+    not checked, never as clean.
+
+    Anti-pattern::
+
+        ALTER TABLE comments ADD CONSTRAINT comments_post_fk FOREIGN KEY (post_id)
+            REFERENCES posts (id) NOT VALID;  -- and never validated
+
+    Best practice::
+
+        -- move orphans to a quarantine table, then
+        ALTER TABLE comments VALIDATE CONSTRAINT comments_post_fk;
+    """
+
+    issue_type = "orphaned_rows"
+    code = "PG009"
+    name = "data.orphaned_rows"
+    severity = "warning"
+    fixable = True
+    needs = ("snapshot", "code", "data")
+
+    def detect(self, ctx: DetectContext) -> Iterable[Issue]:
+        snap = ctx.snapshot
+        timeout = ctx.thresholds.orphan_timeout_ms
+        candidates = []
+        for con in snap.constraints:
+            if con.kind == "foreign_key" and not con.validated and examined_schema(con.schema):
+                candidates.append(((con.schema, con.table), con.columns,
+                                   (con.ref_schema, con.ref_table), con.ref_columns, con.name, None))
+        for rel in infer(ctx):
+            if not rel.strong:
+                continue
+            ca, cb = snap.column(*rel.child), snap.column(*rel.parent)
+            if ca is None or cb is None or ca.data_type != cb.data_type:
+                continue
+            candidates.append((rel.child[:2], (rel.child[2],), rel.parent[:2], (rel.parent[2],),
+                               None, rel.sources))
+        with ctx.data() as conn:
+            if conn is None:
+                if candidates:
+                    ctx.not_checked("orphaned_rows", "no data connection to count orphans")
+                return
+            for child, ccols, parent, pcols, con_name, sources in candidates:
+                n, sample, err = count_orphans(conn, child, ccols, parent, pcols, timeout)
+                if n is None:
+                    ctx.not_checked("orphaned_rows", f"{'.'.join(child)}({', '.join(ccols)}): {err}")
+                    continue
+                if n == 0:
+                    continue
+                via = f"NOT VALID FK {con_name}" if con_name else "implicit relationship"
+                yield ctx.issue(
+                    "orphaned_rows", self.severity,
+                    f"{n} row(s) of {'.'.join(child)} have {', '.join(ccols)} with no row in "
+                    f"{'.'.join(parent)} ({via}); e.g. {', '.join(sample[:3])}",
+                    schema_name=child[0], table_name=child[1], column_name=ccols[0],
+                    evidence={"parent": {"schema": parent[0], "table": parent[1], "column": pcols[0]},
+                              "orphans": n, "timed_out": False, "constraint": con_name,
+                              "sample": sample, "columns": list(ccols),
+                              "parent_columns": list(pcols), "sources": sources or []})

@@ -1,0 +1,183 @@
+"""missing_table / missing_column: named by the code's SQL or by failed queries, absent from the DB."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from ..model import Issue
+from .base import Check, DetectContext, register
+from .coderefs import resolver
+from .migrations import find_column, find_table, scan_migrations
+
+MAX_REFS = 20
+
+
+def migration_defs(ctx: DetectContext):
+    def build():
+        defs, problems = scan_migrations(list(ctx.migrations_dirs))
+        for p in problems:
+            ctx.not_checked("migrations", f"{p['file']}: {p['reason']}")
+        return defs
+    return ctx.memo("migrations", build)
+
+
+def failed_references(ctx: DetectContext) -> list[dict]:
+    """Missing objects diagnosed from failed queries (42P01 / 42703), via the log module."""
+    def build():
+        if not ctx.failed:
+            return []
+        from ..logs import diagnose  # the log reader's SQLSTATE diagnosis
+
+        out = []
+        for fq in ctx.failed:
+            d = diagnose(fq)
+            if d.get("kind") in ("missing_table", "missing_column"):
+                out.append({**d, "sqlstate": fq.sqlstate, "count": fq.count,
+                            "statement": (fq.statement or "")[:500]})
+        return out
+    return ctx.memo("failed_refs", build)
+
+
+@register
+class MissingTable(Check):
+    """A table the application's SQL (or a failed query) uses that does not exist in the database.
+
+    CTE names, aliases, set-returning functions, system catalogs (``pg_*``, ``information_schema``)
+    and schemas heal does not examine are never reported. The fix creates the table from the
+    project's migration files when a ``CREATE TABLE`` exists there, else from a definition inferred
+    from the code (flagged as inferred, approval required).
+
+    Anti-pattern::
+
+        await conn.fetch("SELECT * FROM billing.refunds WHERE invoice_id = $1", inv)  # never migrated
+
+    Best practice::
+
+        -- apply the migration that defines it (migrations/0042_add_refunds.sql)
+    """
+
+    issue_type = "missing_table"
+    code = "PG010"
+    name = "schema.missing_table"
+    severity = "critical"
+    fixable = True
+    needs = ("snapshot", "code", "log")
+
+    def detect(self, ctx: DetectContext) -> Iterable[Issue]:
+        r = resolver(ctx)
+        missing: dict[tuple[str, str], dict] = {}
+        if ctx.code is None:
+            ctx.not_checked("missing_table", "code not scanned")
+        else:
+            for st in ctx.code.statements:
+                if st.parse_error:
+                    continue
+                for t in st.tables:
+                    if r.ignorable(t.schema, t.name) or r.table(t.schema, t.name) is not None:
+                        continue
+                    key = r.expected(t.schema, t.name)
+                    m = missing.setdefault(key, {"references": [], "columns": {}})
+                    if len(m["references"]) < MAX_REFS:
+                        m["references"].append({"file": st.file, "line": st.line})
+                    for c in st.columns:
+                        if c.table == t.name and c.column != "*":
+                            m["columns"].setdefault(c.column, None)
+                    for b in st.params:
+                        if b.table == t.name and b.column and b.cast:
+                            m["columns"][b.column] = b.cast
+                    for cast in st.casts:
+                        if cast.table == t.name and cast.column:
+                            m["columns"][cast.column] = cast.target_type
+        for ref in failed_references(ctx):
+            if ref["kind"] != "missing_table" or r.ignorable(ref.get("schema"), ref["table"]):
+                continue
+            if r.table(ref.get("schema"), ref["table"]) is not None:
+                continue  # created since the failure
+            key = r.expected(ref.get("schema"), ref["table"])
+            m = missing.setdefault(key, {"references": [], "columns": {}})
+            m["references"].append({"sqlstate": ref["sqlstate"], "count": ref["count"],
+                                    "statement": ref["statement"]})
+        defs = migration_defs(ctx) if missing else []
+        for (schema, table), m in sorted(missing.items()):
+            d = find_table(defs, schema, table, ctx.thresholds.search_path[0])
+            mig = {"file": d.file, "line": d.line, "sql": d.sql} if d else None
+            n = len(m["references"])
+            where = ", ".join(f"{x['file']}:{x['line']}" for x in m["references"][:3] if "file" in x)
+            yield ctx.issue(
+                "missing_table", self.severity,
+                f"table {schema}.{table} is used by the application ({n} reference(s)"
+                f"{': ' + where if where else ''}) but does not exist; "
+                + (f"it is defined in migration {d.file}:{d.line}" if d else
+                   "no migration defines it (a definition can be inferred from the code)"),
+                schema_name=schema, table_name=table,
+                evidence={"references": m["references"],
+                          "columns": [{"name": k, "type": v} for k, v in m["columns"].items()],
+                          "migration": mig})
+
+
+@register
+class MissingColumn(Check):
+    """A column the application's SQL (or a failed query) uses on a table that lacks it.
+
+    Columns are resolved through aliases to their table; ambiguous unqualified columns are not
+    guessed. The fix adds the column (nullable, no volatile default) with the type from the
+    migration files, or inferred from the code.
+
+    Anti-pattern::
+
+        SELECT u.last_login_at FROM users u   -- the migration adding it never ran
+
+    Best practice::
+
+        ALTER TABLE users ADD COLUMN last_login_at timestamptz;  -- from migrations/0043_…sql
+    """
+
+    issue_type = "missing_column"
+    code = "PG011"
+    name = "schema.missing_column"
+    severity = "critical"
+    fixable = True
+    needs = ("snapshot", "code", "log")
+
+    def detect(self, ctx: DetectContext) -> Iterable[Issue]:
+        r = resolver(ctx)
+        missing: dict[tuple[str, str, str], dict] = {}
+        if ctx.code is None:
+            ctx.not_checked("missing_column", "code not scanned")
+        else:
+            for st in ctx.code.statements:
+                if st.parse_error:
+                    continue
+                for c in st.columns:
+                    if c.table is None or c.column == "*" or r.ignorable(c.schema, c.table):
+                        continue
+                    rel = r.table(c.schema, c.table)
+                    if rel is None or r.has_column(rel, c.column):
+                        continue
+                    m = missing.setdefault((rel[0], rel[1], c.column), {"references": [], "type": None})
+                    if len(m["references"]) < MAX_REFS:
+                        m["references"].append({"file": st.file, "line": st.line})
+                    for b in st.params:
+                        if b.table == c.table and b.column == c.column and b.cast:
+                            m["type"] = b.cast
+        for ref in failed_references(ctx):
+            if ref["kind"] != "missing_column" or not ref.get("table"):
+                continue
+            rel = r.table(ref.get("schema"), ref["table"])
+            if rel is None or r.has_column(rel, ref["column"]):
+                continue
+            m = missing.setdefault((rel[0], rel[1], ref["column"]), {"references": [], "type": None})
+            m["references"].append({"sqlstate": ref["sqlstate"], "count": ref["count"],
+                                    "statement": ref["statement"]})
+        defs = migration_defs(ctx) if missing else []
+        for (schema, table, column), m in sorted(missing.items()):
+            d = find_column(defs, schema, table, column, ctx.thresholds.search_path[0])
+            mig = {"file": d.file, "line": d.line, "sql": d.sql} if d else None
+            yield ctx.issue(
+                "missing_column", self.severity,
+                f"column {schema}.{table}.{column} is used by the application "
+                f"({len(m['references'])} reference(s)) but does not exist"
+                + (f"; migration {d.file}:{d.line} defines it as {d.column_type}" if d else ""),
+                schema_name=schema, table_name=table, column_name=column,
+                evidence={"references": m["references"],
+                          "inferred_type": (d.column_type if d else m["type"]), "migration": mig})

@@ -1,0 +1,86 @@
+"""One scan of one target, without Dagster: snapshot → code → failed queries → issues.
+
+The Dagster assets call these functions step by step (one asset each); ``heal check`` calls
+:func:`scan_target` to do the whole thing in process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import Settings
+from .db import connect
+from .detect import DetectContext, DetectionResult, RULES, Thresholds, run_detection
+from .errors import HealError
+from .introspect import take_snapshot
+from .model import CodeScan, FailedQuery, Snapshot
+from .targets import Target
+
+
+def code_cache_dir(settings: Settings | None = None) -> Path:
+    settings = settings or Settings.from_env()
+    return settings.home.absolute() / "cache" / "codescan"
+
+
+def scan_code(target: Target, *, cache_dir: Path | None = None) -> CodeScan | None:
+    """The application's SQL under the target's source roots (None when no roots are configured)."""
+    if not target.source_dirs:
+        return None
+    from .codescan import scan  # noqa: PLC0415
+
+    missing = [str(p) for p in target.source_dirs if not Path(p).is_dir()]
+    if missing:
+        raise HealError(f"HEAL_SOURCE_DIRS: not a directory: {', '.join(missing)}")
+    return scan(list(target.source_dirs), cache_dir=cache_dir)
+
+
+def thresholds_for(target: Target) -> Thresholds:
+    return Thresholds(observation_window_s=target.observation_window_s)
+
+
+def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: list[FailedQuery],
+                 *, coverage_s: float | None, data: bool = True) -> DetectContext:
+    return DetectContext(
+        target_db=target.name, snapshot=snap, code=code, failed=failed,
+        connect=(lambda: connect(target.dsn, purpose="target database", autocommit=False)) if data else None,
+        thresholds=thresholds_for(target), stats_coverage_s=coverage_s,
+        migrations_dirs=tuple(target.migrations_dirs))
+
+
+def checked_types(result: DetectionResult) -> set[str]:
+    """Issue types whose check ran completely (only these may mark issues resolved)."""
+    partial = {u["check"] for u in result.unchecked}
+    return {t for t in RULES if t not in partial}
+
+
+@dataclass
+class ScanOutcome:
+    snapshot: Snapshot
+    code: CodeScan | None
+    failed: list[FailedQuery]
+    result: DetectionResult
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
+                coverage_s: float | None = None) -> ScanOutcome:
+    """Snapshot + code scan + detection in process, writing nothing anywhere (``heal check``)."""
+    t = {}
+    t0 = time.perf_counter()
+    snap = take_snapshot(target.dsn, target_db=target.name)
+    t["snapshot"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    code = scan_code(target, cache_dir=cache_dir)
+    t["code"] = time.perf_counter() - t0
+    if coverage_s is None and snap.stats_reset is not None:
+        from datetime import datetime  # noqa: PLC0415
+
+        coverage_s = (datetime.fromisoformat(snap.taken_at.replace("Z", "+00:00"))
+                      - datetime.fromisoformat(snap.stats_reset.replace("Z", "+00:00"))).total_seconds()
+    t0 = time.perf_counter()
+    ctx = make_context(target, snap, code, failed or [], coverage_s=coverage_s)
+    result = run_detection(ctx)
+    t["detect"] = time.perf_counter() - t0
+    return ScanOutcome(snap, code, failed or [], result, t)
