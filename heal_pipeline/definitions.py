@@ -4,6 +4,7 @@ import dagster as dg
 
 from .defs.assets import code_findings, schema_snapshot
 from .defs.assets_detect import issue_set
+from .defs.automation import SCHEDULES, SENSORS
 from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
@@ -20,6 +21,8 @@ heal_scan = dg.define_asset_job(
 defs = dg.Definitions(
     assets=ASSETS,
     jobs=[heal_scan],
+    schedules=SCHEDULES,
+    sensors=SENSORS,
     resources={
         "heal": HealResource(database_url=dg.EnvVar("HEAL_DATABASE_URL")),
     },

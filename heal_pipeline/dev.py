@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import REPO_ROOT, Settings, database_name, describe_dsn
+from .config import Settings, database_name, describe_dsn
 from .embedded import EmbeddedServer, ServerInfo, create_database
 from .errors import HealError
 
@@ -213,10 +213,16 @@ def bootstrap_dagster(env: dict[str, str]) -> str:
 
 def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool = True,
         initial_scan: bool = True) -> int:
-    if not _port_free(port):
-        raise HealError(f"port {port} on 127.0.0.1 is in use; pick another with --port")
-    server, env = prepare(home, reset_demo=reset_demo, port=port)
     paths = DevPaths(home.absolute())
+    paths.home.mkdir(parents=True, exist_ok=True)
+    (paths.home / "run").mkdir(exist_ok=True)
+    recover(paths)  # first: a crashed run's dagster may still hold the port
+    deadline = time.monotonic() + 10
+    while not _port_free(port):
+        if time.monotonic() > deadline:
+            raise HealError(f"port {port} on 127.0.0.1 is in use; pick another with --port")
+        time.sleep(0.5)
+    server, env = prepare(home, reset_demo=reset_demo, port=port)
     child: subprocess.Popen | None = None
     stopping = False
 
@@ -244,7 +250,8 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
             return 0
         cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
                "-m", "heal_pipeline.definitions"]
-        child = subprocess.Popen(cmd, env=env, cwd=str(REPO_ROOT), start_new_session=True,
+        # cwd: DAGSTER_HOME (a dagster.yaml in the cwd that is not DAGSTER_HOME only causes a warning)
+        child = subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
                                  stdin=subprocess.DEVNULL)
         paths.run_file.write_text(json.dumps({"pid": os.getpid(), "dagster_pid": child.pid,
                                               "port": port, "pgdata": str(server.pgdata)}))

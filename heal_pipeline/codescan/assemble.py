@@ -144,7 +144,7 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
             function=fn if cfile == file else None, schema=schema, table=table, column=column,
             detail=(f"SQL cast {subject}::{cast.target_type}"
                     + (f" {'compared with' if ctx == 'compare' else 'written to'} {against}" if against else "")),
-            evidence={"kind": "sql_cast", "cast": f"::{cast.target_type}", "function": None,
+            evidence={"kind": "sql_cast", "form": "sql", "cast": f"::{cast.target_type}", "function": None,
                       "bound_to": against, "target_type": cast.target_type, "column": on,
                       "param": cast.param, "compared_with": against, "context": ctx,
                       "call": site["call"], "statement_file": file, "statement_line": line}))
@@ -174,7 +174,8 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
         binds = by_index[idx]
         b0 = binds[0]
         bound = [_col_name(b.schema, b.table, b.column) for b in binds]
-        ev = {"kind": "helper_call" if helper else "python_cast", "cast": cast,
+        ev = {"kind": "helper_call" if helper else "python_cast",
+              "form": "helper_call" if helper else "python", "cast": cast,
               "function": helper["name"] if helper else None, "bound_to": bound[0], "param": idx,
               "role": b0.role, "call": site["call"], "statement_line": line,
               "statement_file": file}
@@ -215,7 +216,7 @@ def helper_findings(uses: list[HelperUse]) -> list[CodeFinding]:
             schema=u0["schema"], table=u0["table"], column=u0["column"],
             detail=(f"helper {u0['name']}() only casts its argument with {u0['cast']}(); its result "
                     f"is bound to {', '.join(bound)} at {len(sites)} call site(s)"),
-            evidence={"kind": "helper", "cast": u0["cast"], "function": u0["name"], "helper": u0["name"],
+            evidence={"kind": "helper", "form": "helper", "cast": u0["cast"], "function": u0["name"], "helper": u0["name"],
                       "bound_to": bound[0] if bound else None, "bound_to_all": bound,
                       "call_sites": [f"{f}:{ln}" for f, ln in sites]}))
     return out

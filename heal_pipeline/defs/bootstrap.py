@@ -25,6 +25,7 @@ def register_and_scan() -> str:
     job = defs.resolve_job_def("heal_scan")
     for name in names:
         result = job.execute_in_process(instance=instance, partition_key=name,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
                                         tags={"heal/target_db": name, "heal/trigger": "heal dev"},
                                         raise_on_error=False)
         if not result.success:

@@ -79,13 +79,14 @@ class CastWorkaround(Check):
             pair = {(m.schema_name, m.table_name, m.column_name),
                     tuple((m.evidence.get("parent") or {}).get(k) for k in ("schema", "table", "column"))}
             other = resolve_dotted(f.evidence.get("compared_with"))
-            if f.evidence.get("form") == "sql" and other is not None and other not in pair:
+            form = f.evidence.get("form") or f.evidence.get("kind")
+            if form in ("sql", "sql_cast") and other is not None and other not in pair:
                 continue  # a cast between a mismatch column and something unrelated
             if (f.file, f.line) in seen:
                 continue
             seen.add((f.file, f.line))
             kind = {"sql": "sql_cast", "python": "python_cast", "helper": "helper",
-                    "helper_call": "helper_call"}.get(f.evidence.get("form"), "python_cast")
+                    "helper_call": "helper_call"}.get(form, form or "python_cast")
             yield ctx.issue(
                 "cast_workaround", self.severity,
                 f"{f.detail} — works around type_mismatch {m.fingerprint} "
