@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from .defs.assets import code_findings, schema_snapshot
+from .defs.assets import code_findings, failed_queries, schema_snapshot
 from .defs.assets_detect import issue_set
 from .defs.automation import SCHEDULES, SENSORS
 from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
-ASSETS = [schema_snapshot, code_findings, issue_set]
+ASSETS = [schema_snapshot, code_findings, failed_queries, issue_set]
 
 # the scan: everything up to fix_plan (never applies anything)
 heal_scan = dg.define_asset_job(

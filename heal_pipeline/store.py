@@ -46,6 +46,19 @@ def migrate(conn: psycopg.Connection) -> list[str]:
                     "INSERT INTO heal.schema_migrations (version, checksum) VALUES (%s, %s)"
                     " ON CONFLICT (version) DO NOTHING", (version, checksum))
                 applied.append(version)
+            # analyst views: (re)created whenever their file changes (CREATE OR REPLACE)
+            for path in sql_files("views"):
+                version = f"views/{path.stem}"
+                text = path.read_text(encoding="utf-8")
+                checksum = hashlib.sha256(text.encode()).hexdigest()
+                if done.get(version) == checksum:
+                    continue
+                conn.execute(text)  # type: ignore[arg-type]  # trusted file shipped with heal
+                conn.execute(
+                    "INSERT INTO heal.schema_migrations (version, checksum) VALUES (%s, %s)"
+                    " ON CONFLICT (version) DO UPDATE SET checksum = EXCLUDED.checksum, applied_at = now()",
+                    (version, checksum))
+                applied.append(version)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise HealError(
             f"cannot create the heal store schema: {first_line(exc)} "
@@ -272,3 +285,20 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
                                                schema=schema, table=table, column=column, function=fn,
                                                evidence=evidence))
     return scan
+
+
+def load_log_cursor(conn: psycopg.Connection, target_db: str, path: str) -> dict | None:
+    row = conn.execute("SELECT cursor FROM heal.log_cursors WHERE target_db = %s AND path = %s",
+                       (target_db, path)).fetchone()
+    return row[0] if row else None
+
+
+def ingest_failed_queries(conn: psycopg.Connection, target_db: str, path: str, failed: list[Any],
+                          cursor: dict) -> None:
+    """Store new failures and the cursor after them in one transaction (no double counting)."""
+    with conn.transaction():
+        save_failed_queries(conn, target_db, failed)
+        conn.execute(
+            "INSERT INTO heal.log_cursors (target_db, path, cursor) VALUES (%s, %s, %s)"
+            " ON CONFLICT (target_db, path) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
+            (target_db, path, _j(cursor)))

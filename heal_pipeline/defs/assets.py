@@ -9,7 +9,9 @@ import dagster as dg
 from ..errors import HealError
 from ..introspect import compute_drift, drift_rows, drift_total, take_snapshot
 from ..scan import code_cache_dir, scan_code
-from ..store import open_store, previous_snapshot, save_code_scan, save_snapshot
+from ..config import database_name
+from ..store import (ingest_failed_queries, load_log_cursor, open_store, previous_snapshot,
+                     save_code_scan, save_snapshot)
 from .constants import GROUP_CODESCAN, GROUP_INTROSPECT, OWNERS, target_db_partitions
 from .resources import HealResource
 
@@ -135,4 +137,77 @@ def code_findings(context: dg.AssetExecutionContext, heal: HealResource) -> dg.M
                             [("file", "string"), ("statements", "int")]),
         "sample": _table(sample, [("file", "string"), ("line", "int"), ("call", "string"),
                                   ("sql", "string"), ("tables", "string")]),
+    })
+
+
+MAX_LOG_ROUNDS = 8  # × 64 MiB per materialization; the rest is read by the next run
+
+
+@dg.asset(
+    partitions_def=target_db_partitions,
+    group_name=GROUP_CODESCAN,
+    kinds={"postgres"},
+    owners=OWNERS,
+    code_version="1",
+    description=(
+        "Failed statements read from the PostgreSQL server log (jsonlog or csvlog) or an application "
+        "log (HEAL_QUERY_LOG), grouped by SQLSTATE and normalized statement, with counts and first/last "
+        "seen; stored in heal.failed_queries. Reads only what is new since the last run (a cursor that "
+        "survives rotation, truncation, partial lines and garbage lines). They feed missing_table, "
+        "missing_column and type_mismatch evidence."
+    ),
+    metadata={"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn("sqlstate", "string"), dg.TableColumn("message", "string"),
+        dg.TableColumn("statement", "string"), dg.TableColumn("normalized", "string"),
+        dg.TableColumn("count", "int"), dg.TableColumn("first_seen", "timestamp"),
+        dg.TableColumn("last_seen", "timestamp")])},
+)
+def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.MaterializeResult:
+    from ..logs import merge_failed, read_new, sqlstate_name
+
+    target = heal.target(context.partition_key)
+    if target.query_log is None:
+        return dg.MaterializeResult(metadata={
+            "configured": dg.MetadataValue.bool(False),
+            "note": dg.MetadataValue.text("HEAL_QUERY_LOG is not set: failed queries are not read")})
+    path = str(target.query_log)
+    try:
+        with open_store(target.store_dsn) as store:
+            cursor = load_log_cursor(store, target.name, path)
+            batches, garbage, rotated, truncated, nbytes, reason, notes = [], 0, False, False, 0, None, []
+            for _ in range(MAX_LOG_ROUNDS):
+                res = read_new(path, cursor, database=database_name(target.dsn))
+                batches.append(res.failed)
+                cursor = res.cursor
+                garbage += res.garbage
+                rotated |= res.rotated
+                truncated |= res.truncated
+                nbytes += res.bytes_read
+                reason = res.reason
+                notes += res.notes
+                if not res.more:
+                    break
+            new = merge_failed(*batches)
+            ingest_failed_queries(store, target.name, path, new, cursor)
+    except HealError as exc:
+        raise _fail(exc) from None
+    by_state = Counter()
+    for f in new:
+        by_state[f.sqlstate] += f.count
+    rows = [{"sqlstate": f.sqlstate, "name": sqlstate_name(f.sqlstate) or "", "count": f.count,
+             "message": f.message[:160], "statement": " ".join((f.statement or "").split())[:160]}
+            for f in sorted(new, key=lambda f: -f.count)[:25]]
+    return dg.MaterializeResult(metadata={
+        "configured": dg.MetadataValue.bool(True),
+        "log": dg.MetadataValue.path(path),
+        "new_failures": dg.MetadataValue.int(sum(f.count for f in new)),
+        "new_groups": dg.MetadataValue.int(len(new)),
+        **{f"sqlstate/{k}": dg.MetadataValue.int(v) for k, v in sorted(by_state.items())},
+        "bytes_read": dg.MetadataValue.int(nbytes),
+        "garbage_lines": dg.MetadataValue.int(garbage),
+        "rotated": dg.MetadataValue.bool(rotated),
+        "truncated": dg.MetadataValue.bool(truncated),
+        "reader_note": dg.MetadataValue.text(reason or "; ".join(notes) or "ok"),
+        "groups": _table(rows, [("sqlstate", "string"), ("name", "string"), ("count", "int"),
+                                ("message", "string"), ("statement", "string")]),
     })

@@ -9,7 +9,7 @@ from ..errors import HealError
 from ..scan import checked_types, make_context
 from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
                      previous_snapshot, record_detection, stats_coverage_seconds)
-from .assets import _fail, _table, code_findings, schema_snapshot
+from .assets import _fail, _table, code_findings, failed_queries, schema_snapshot
 from .constants import GROUP_DETECT, OWNERS, target_db_partitions
 from .resources import HealResource
 
@@ -42,7 +42,7 @@ def summary_markdown(target: str, result, record: dict) -> str:
     kinds={"postgres"},
     owners=OWNERS,
     code_version="1",
-    deps=[schema_snapshot, code_findings],
+    deps=[schema_snapshot, code_findings, failed_queries],
     description=(
         "The issues of the target: type mismatches (declared and implicit) and the code casts that "
         "hide them, FKs without indexes, orphaned rows, missing tables/columns, unused tables, "

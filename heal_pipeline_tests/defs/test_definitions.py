@@ -112,3 +112,49 @@ def test_scan_job_on_demo_records_issues_and_resolutions(demo_copy, monkeypatch)
             (fk["object_name"],)).fetchone()[0]
         runs = conn.execute("SELECT count(DISTINCT run_id) FROM heal.issue_history").fetchone()[0]
     assert status == "resolved" and runs == 2
+
+
+def test_failed_queries_from_the_real_server_log_become_issues(fresh_dsn, server_info, monkeypatch):
+    if server_info is None:
+        pytest.skip("needs the embedded server's jsonlog (HEAL_TEST_DSN points elsewhere)")
+    import time
+
+    from heal_pipeline.defs.assets import failed_queries
+    from heal_pipeline.defs.assets_detect import issue_set
+
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE users (id int PRIMARY KEY, email text)")
+    monkeypatch.setenv("HEAL_DATABASE_URL", fresh_dsn)
+    monkeypatch.setenv("HEAL_TARGET_NAME", "logged")
+    monkeypatch.setenv("HEAL_QUERY_LOG", str(server_info.jsonlog))
+    for var in ("HEAL_SOURCE_DIRS", "HEAL_MIGRATIONS_DIRS", "HEAL_STORE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    assets = [schema_snapshot, failed_queries, issue_set]
+    with dg.instance_for_test() as instance:
+        sync_partitions(instance, ["logged"])
+        # first run reads the log from its start; other databases' lines are filtered out
+        first = dg.materialize(assets, instance=instance, partition_key="logged",
+                               resources={"heal": HealResource(database_url=fresh_dsn)},
+                               selection=["schema_snapshot", "failed_queries"], raise_on_error=False)
+        assert first.success
+        with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+            for q in ("SELECT * FROM billing.refunds WHERE invoice_id = 7",
+                      "SELECT * FROM billing.refunds WHERE invoice_id = 8",
+                      "SELECT u.nickname FROM users u WHERE u.id = 1"):
+                with pytest.raises(psycopg.errors.Error):
+                    conn.execute(q)
+        time.sleep(0.5)  # the logging collector writes asynchronously
+        res = dg.materialize(assets, instance=instance, partition_key="logged",
+                             resources={"heal": HealResource(database_url=fresh_dsn)}, raise_on_error=False)
+        assert res.success
+        md = res.asset_materializations_for_node("failed_queries")[0].metadata
+        assert md["sqlstate/42P01"].value == 2 and md["sqlstate/42703"].value == 1
+        assert md["new_groups"].value == 2  # the two refunds queries normalize to one group
+    with psycopg.connect(fresh_dsn) as conn:
+        rows = conn.execute("SELECT issue_type, schema_name, table_name, column_name, evidence"
+                            " FROM heal.issues WHERE status = 'open' ORDER BY 1").fetchall()
+    kinds = {(r[0], r[1], r[2], r[3]) for r in rows}
+    assert ("missing_table", "billing", "refunds", None) in kinds
+    assert ("missing_column", "public", "users", "nickname") in kinds
+    ev = next(r[4] for r in rows if r[0] == "missing_table")
+    assert ev["references"][0]["sqlstate"] == "42P01" and ev["references"][0]["count"] == 2
