@@ -1,0 +1,129 @@
+"""``heal check``: the scan in process, for CI. Reads the target, writes nothing anywhere.
+
+    heal check [--json] [--fail-on critical|warning|info] [--baseline FILE] [--write-baseline FILE]
+
+Exit status: 0 when no issue at or above ``--fail-on`` is outside the baseline, 1 when some are,
+2 on an error (one line on stderr). A baseline lets a team adopt heal on a legacy database: record
+today's issues once (``--write-baseline``), then fail only on new ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import Settings
+from .detect import SEVERITY_ORDER, object_label
+from .errors import ConfigError, HealError
+from .scan import scan_target
+from .targets import targets_from_settings
+
+BASELINE_VERSION = 1
+
+
+def load_baseline(path: Path) -> set[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"baseline file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"baseline file {path} is not valid JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("issues"), list):
+        raise ConfigError(f"baseline file {path} has no 'issues' list (write one with --write-baseline)")
+    out = set()
+    for item in data["issues"]:
+        fp = item.get("fingerprint") if isinstance(item, dict) else item
+        if not isinstance(fp, str):
+            raise ConfigError(f"baseline file {path}: every issue needs a 'fingerprint' string")
+        out.add(fp)
+    return out
+
+
+def write_baseline(path: Path, issues) -> None:
+    data = {"version": BASELINE_VERSION, "tool": "heal",
+            "issues": [{"fingerprint": i.fingerprint, "issue_type": i.issue_type,
+                        "object": object_label(i), "severity": i.severity} for i in issues]}
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [min(max(len(str(r[i])) for r in rows + [header]), 70) for i in range(len(header))]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [fmt.format(*header), fmt.format(*("-" * w for w in widths))]
+    for r in rows:
+        out.append(fmt.format(*(str(c)[:70] for c in r)))
+    return "\n".join(out)
+
+
+def run_check(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.dsn:
+        import os
+
+        env = dict(os.environ, HEAL_DATABASE_URL=args.dsn)
+        settings = Settings.from_env(env)
+    if args.source_dir:
+        settings.source_dirs = [Path(p) for p in args.source_dir]
+    targets = targets_from_settings(settings)
+    if not targets:
+        raise ConfigError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+    (target,) = targets.values()
+    failed = []
+    if settings.query_log is not None:
+        from .logs import merge_failed, read_new
+        from .config import database_name
+
+        cursor, batches = None, []
+        for _ in range(16):
+            res = read_new(settings.query_log, cursor, database=database_name(target.dsn))
+            batches.append(res.failed)
+            cursor = res.cursor
+            if not res.more:
+                break
+        failed = merge_failed(*batches)
+    baseline = load_baseline(Path(args.baseline)) if args.baseline else set()
+    outcome = scan_target(target, failed=failed)
+    issues = outcome.result.issues
+    if args.write_baseline:
+        write_baseline(Path(args.write_baseline), issues)
+    limit = SEVERITY_ORDER[args.fail_on]
+    failing = [i for i in issues if SEVERITY_ORDER[i.severity] <= limit and i.fingerprint not in baseline]
+    if args.json:
+        print(json.dumps({
+            "target_db": target.name,
+            "fail_on": args.fail_on,
+            "failing": len(failing),
+            "issues": [{"fingerprint": i.fingerprint, "issue_type": i.issue_type, "severity": i.severity,
+                        "object": object_label(i), "schema_name": i.schema_name, "table_name": i.table_name,
+                        "column_name": i.column_name, "object_name": i.object_name, "file": i.file,
+                        "line": i.line, "detail": i.detail, "evidence": i.evidence,
+                        "in_baseline": i.fingerprint in baseline} for i in issues],
+            "not_checked": outcome.result.unchecked,
+        }, indent=2, default=str))
+    else:
+        rows = [[i.severity, i.issue_type, object_label(i).split(":", 1)[1],
+                 "baseline" if i.fingerprint in baseline else "NEW", i.detail] for i in issues]
+        if rows:
+            print(_table(rows, ["severity", "type", "object", "status", "detail"]))
+        for u in outcome.result.unchecked:
+            print(f"not checked: {u['check']}: {u['reason']}")
+        print(f"\nheal check: {len(issues)} issue(s) on {target.name}; {len(failing)} at or above "
+              f"'{args.fail_on}' outside the baseline → {'FAIL' if failing else 'ok'}")
+    return 1 if failing else 0
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("check", help="scan the target in process and fail on issues (for CI)")
+    p.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    p.add_argument("--source-dir", action="append", help="source root (repeatable; default HEAL_SOURCE_DIRS)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--fail-on", choices=["critical", "warning", "info"], default="critical",
+                   help="lowest severity that fails the check (default critical)")
+    p.add_argument("--baseline", help="JSON file of accepted fingerprints (from --write-baseline)")
+    p.add_argument("--write-baseline", help="write the current issues as a baseline file")
+    p.set_defaults(func=run_check)
+
+
+__all__ = ["register_cli", "run_check", "load_baseline", "write_baseline", "HealError", "sys"]
