@@ -8,7 +8,7 @@ SELECT n.nspname::text AS schema,
        CASE c.relpersistence WHEN 'p' THEN 'permanent' WHEN 'u' THEN 'unlogged' ELSE 'temporary' END
                                                     AS persistence,
        c.reltuples::bigint                          AS estimated_rows,
-       pg_relation_size(c.oid)                      AS size_bytes,      -- heap (main fork)
+       c.relpages::bigint * current_setting('block_size')::bigint AS size_bytes, -- heap pages as of the last VACUUM/ANALYZE (no file stat per table)
        c.relispartition                             AS is_partition,
        d.description                                AS comment,
        pg_stat_get_numscans(c.oid)                  AS seq_scan,

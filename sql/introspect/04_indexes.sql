@@ -15,7 +15,7 @@ SELECT n.nspname::text                     AS schema,
        x.indisexclusion                    AS is_exclusion,
        con.conname::text                   AS constraint_name,
        x.indclass::oid[]::int8[]           AS opclasses,  -- opclass oids, named in Python
-       pg_relation_size(x.indexrelid)      AS size_bytes,
+       i.relpages::bigint * current_setting('block_size')::bigint AS size_bytes, -- as of build/VACUUM/ANALYZE
        pg_stat_get_numscans(x.indexrelid) AS idx_scan,
        pg_stat_get_tuples_returned(x.indexrelid) AS idx_tup_read,
        {last_idx_scan}                     AS last_idx_scan
