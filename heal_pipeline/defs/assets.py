@@ -34,6 +34,13 @@ def _fail(exc: HealError) -> dg.Failure:
         "queries in one read-only transaction, stored in heal.schema_snapshots with a content "
         "hash. Metadata shows the counts and the drift since the previous snapshot."
     ),
+    metadata={"dagster/column_schema": dg.TableSchema(columns=[
+        dg.TableColumn("snapshot_id", "bigint"), dg.TableColumn("target_db", "string"),
+        dg.TableColumn("run_id", "string"), dg.TableColumn("taken_at", "timestamp"),
+        dg.TableColumn("content_hash", "string"), dg.TableColumn("server_version", "string"),
+        dg.TableColumn("stats_reset", "timestamp"), dg.TableColumn("counts", "json"),
+        dg.TableColumn("drift", "json"), dg.TableColumn("unavailable", "json"),
+        dg.TableColumn("snapshot", "json")])},
 )
 def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg.MaterializeResult:
     target = heal.target(context.partition_key)

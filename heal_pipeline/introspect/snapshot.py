@@ -87,14 +87,26 @@ def _build(raw: dict[str, tuple[list, list]]) -> dict[str, list]:
 
     names, rows = raw["columns"]
     _check_order(model.Column, names)
-    rows.sort(key=lambda r: (r[0], r[1], r[3]))
-    columns = [model.Column(*r) for r in rows]
+    columns = [model.Column(*r) for r in rows]  # ordered by (relation oid, attnum) in SQL
     built["columns"] = columns
-    by_pos = {(c.schema, c.table, c.position): c.name for c in columns}
+    by_rel: dict[tuple[str, str], dict[int, str]] = {}
+    for c in columns:
+        m = by_rel.get((c.schema, c.table))
+        if m is None:
+            m = by_rel[(c.schema, c.table)] = {}
+        m[c.position] = c.name
+    empty: dict[int, str] = {}
 
     def named(schema, table, attnums, expr_none=False) -> tuple:
-        return tuple(None if (n == 0 and expr_none) else by_pos.get((schema, table, n), f"#{n}")
-                     for n in attnums or ())
+        if not attnums:
+            return ()
+        m = by_rel.get((schema, table), empty)
+        if expr_none:
+            return tuple(None if n == 0 else m.get(n, f"#{n}") for n in attnums)
+        if len(attnums) == 1:
+            n = attnums[0]
+            return (m.get(n, f"#{n}"),)
+        return tuple(m.get(n, f"#{n}") for n in attnums)
 
     for attr, typ in (("tables", model.Table), ("views", model.View),
                       ("view_dependencies", model.ViewDependency), ("functions", model.Function),
@@ -133,9 +145,11 @@ def _build(raw: dict[str, tuple[list, list]]) -> dict[str, list]:
         scans[k] = scans.get(k, 0) + (i.idx_scan or 0)
         if i.last_idx_scan and (k not in last or i.last_idx_scan > last[k]):
             last[k] = i.last_idx_scan
-    built["tables"] = [dataclasses.replace(t, idx_scan=scans.get((t.schema, t.name), 0),
-                                           last_idx_scan=last.get((t.schema, t.name)))
-                       if (t.schema, t.name) in scans else t for t in built["tables"]]
+    for t in built["tables"]:
+        k = (t.schema, t.name)
+        if k in scans:
+            t.idx_scan = scans[k]
+            t.last_idx_scan = last.get(k)
     return built
 
 

@@ -32,3 +32,4 @@ SELECT r.schema                                AS schema,
   JOIN pg_type t      ON t.oid = a.atttypid
  WHERE a.attnum > 0
    AND NOT a.attisdropped
+ ORDER BY a.attrelid, a.attnum  -- integer sort: cheap, and keeps each table's columns in order
