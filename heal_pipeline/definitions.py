@@ -4,11 +4,12 @@ import dagster as dg
 
 from .defs.assets import code_findings, failed_queries, schema_snapshot
 from .defs.assets_detect import issue_set
+from .defs.assets_fix import applied_fixes, fix_plan, heal_apply, heal_rollback
 from .defs.automation import SCHEDULES, SENSORS
 from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
-ASSETS = [schema_snapshot, code_findings, failed_queries, issue_set]
+ASSETS = [schema_snapshot, code_findings, failed_queries, issue_set, fix_plan, applied_fixes]
 
 # the scan: everything up to fix_plan (never applies anything)
 heal_scan = dg.define_asset_job(
@@ -20,7 +21,7 @@ heal_scan = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=ASSETS,
-    jobs=[heal_scan],
+    jobs=[heal_scan, heal_apply, heal_rollback],
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources={

@@ -302,3 +302,35 @@ def ingest_failed_queries(conn: psycopg.Connection, target_db: str, path: str, f
             "INSERT INTO heal.log_cursors (target_db, path, cursor) VALUES (%s, %s, %s)"
             " ON CONFLICT (target_db, path) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
             (target_db, path, _j(cursor)))
+
+
+def load_open_issues(conn: psycopg.Connection, target_db: str, *, fixable_only: bool = False) -> list[Any]:
+    from .model import Issue
+
+    rows = conn.execute(
+        "SELECT issue_type, severity, target_db, detail, schema_name, table_name, column_name, object_name,"
+        " file, line, evidence, fixable FROM heal.issues WHERE target_db = %s AND status = 'open'"
+        + (" AND fixable" if fixable_only else "") + " ORDER BY fingerprint", (target_db,)).fetchall()
+    return [Issue(*r) for r in rows]
+
+
+def save_fix_plans(conn: psycopg.Connection, target_db: str, plans: list[Any], run_id: str | None) -> None:
+    """Replace the target's current plans (a fixed or vanished issue has no plan any more)."""
+    from .plan import plan_to_dict
+
+    with conn.transaction():
+        conn.execute("DELETE FROM heal.fix_plans WHERE target_db = %s", (target_db,))
+        for p in plans:
+            conn.execute(
+                "INSERT INTO heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
+                " rows_affected, plan, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (target_db, p.fingerprint, p.issue_type, p.tier, p.summary, p.blocked, p.rows_affected,
+                 _j(plan_to_dict(p)), run_id))
+
+
+def load_fix_plans(conn: psycopg.Connection, target_db: str) -> list[Any]:
+    from .plan import plan_from_dict
+
+    rows = conn.execute("SELECT plan FROM heal.fix_plans WHERE target_db = %s ORDER BY issue_type, fingerprint",
+                        (target_db,)).fetchall()
+    return [plan_from_dict(r[0]) for r in rows]

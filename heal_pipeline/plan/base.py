@@ -40,7 +40,7 @@ def planner(issue_type: str):
 @dataclass
 class Thresholds:
     small_table_rows: int = 100_000  # type change in one transaction at or below this many rows
-    batch_size: int = 5_000  # expand/contract backfill batch
+    batch_size: int = 1_000  # expand/contract backfill batch (row locks held ~ one batch: keep it short)
     batch_pause_s: float = 0.01  # pause between backfill batches (throttle)
     backup_max_rows: int = 5_000_000  # larger tables: pg_dump, not a backup table (plan → manual)
     lock_timeout_s: float = 2.0

@@ -360,13 +360,18 @@ def drop_function(schema: str, function: str) -> sql.Composable:
 @op("backfill_batch")
 def backfill_batch(schema: str, table: str, key: str, new_column: str, old_column: str, type: str,  # noqa: A002
                    batch: int = 5000, first: bool = False) -> sql.Composable:
-    """One keyset batch; ``%(after)s`` is the last key of the previous batch (omitted for the first)."""
-    where = sql.SQL("") if first else sql.SQL("WHERE {} > %(after)s ").format(ident(key))
+    """One keyset batch up to ``%(upto)s`` (the max key when the backfill started: later rows are
+    written by the sync trigger); ``%(after)s`` is the last key of the previous batch.
+
+    The batch is a key *range* (``after < key <= end``, ``end`` an InitPlan over the next ``batch``
+    keys), so each batch is an index range scan, never a join over the whole table.
+    """
+    lower = sql.SQL("") if first else sql.SQL("{k} > %(after)s AND ").format(k=ident(key))
     return sql.SQL(
-        "WITH batch AS (SELECT {k} FROM {t} {where}ORDER BY {k} LIMIT {n}), "
-        "moved AS (UPDATE {t} AS t SET {new} = t.{old}::{ty} FROM batch WHERE t.{k} = batch.{k} "
-        "RETURNING t.{k}) SELECT count(*), max({k}) FROM moved").format(
-        k=ident(key), t=qualified(schema, table), where=where, n=sql.Literal(int(batch)),
+        "WITH moved AS (UPDATE {t} SET {new} = {old}::{ty} WHERE {lower}{k} <= %(upto)s AND {k} <= "
+        "(SELECT max(b.{k}) FROM (SELECT {k} FROM {t} WHERE {lower}{k} <= %(upto)s ORDER BY {k} LIMIT {n}) AS b) "
+        "RETURNING {k}) SELECT count(*), max({k}) FROM moved").format(
+        k=ident(key), t=qualified(schema, table), lower=lower, n=sql.Literal(int(batch)),
         new=ident(new_column), old=ident(old_column), ty=type_sql(type))
 
 
@@ -550,6 +555,21 @@ def column_type(schema: str, table: str, column: str) -> sql.Composable:
                    "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
                    "WHERE n.nspname = {} AND c.relname = {} AND a.attname = {} AND a.attnum > 0 "
                    "AND NOT a.attisdropped)").format(sql.Literal(schema), sql.Literal(table), sql.Literal(column))
+
+
+@op("column_has_type")
+def column_has_type(schema: str, table: str, column: str, type: str,  # noqa: A002
+                    server_version_num: int = 170000) -> sql.Composable:
+    """True when the column's type is ``type`` as the server resolves it (typmod too on PG 17+)."""
+    t = sql.Literal(canonical_type(type))
+    if server_version_num >= 170000:
+        same = sql.SQL("format_type(a.atttypid, a.atttypmod) = format_type(to_regtype({t}), to_regtypemod({t}))")
+    else:
+        same = sql.SQL("a.atttypid = to_regtype({t})")
+    return sql.SQL("SELECT coalesce((SELECT {same} FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {s} AND c.relname = {r} "
+                   "AND a.attname = {c} AND a.attnum > 0 AND NOT a.attisdropped), false)").format(
+        same=same.format(t=t), s=sql.Literal(schema), r=sql.Literal(table), c=sql.Literal(column))
 
 
 @op("constraint_exists")

@@ -33,6 +33,7 @@ from .base import (BACKUP_SCHEMA, FUNCTION_SCHEMA, CannotPlan, MeasureTimeout, P
 
 ALTER_TYPE_ALLOW = ("changing-column-type",)  # small-table path only: see the module docstring
 SWAP_ALLOW = ("renaming-column", "ban-drop-column", "renaming-object", "adding-not-nullable-field",
+              "ban-drop-function",
               "ban-drop-constraint")
 
 
@@ -138,7 +139,8 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
                  step(f"ALTER {schema}.{table}.{column} TYPE {target} (small table: {rows} rows)",
                       "alter_column_type", dict(base, type=target), lock="ACCESS EXCLUSIVE", group="alter",
                       lint_allow=ALTER_TYPE_ALLOW),
-                 check(f"{column} is now {target}", "column_type", base, target)]
+                 check(f"{column} is now {target}", "column_has_type",
+                       dict(base, type=target, server_version_num=snap.server_version_num), True)]
         reverse = [step(f"ALTER {schema}.{table}.{column} back to {original}", "alter_column_type",
                         dict(base, type=original), lock="ACCESS EXCLUSIVE", group="restore",
                         lint_allow=ALTER_TYPE_ALLOW, requires=(1,))]
@@ -222,7 +224,8 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
              lock="ROW EXCLUSIVE (per batch)", kind="backfill", timeout_s=L))
     add(check(f"every row has {new} = {column}::{to_type}", "count_unsynced",
               dict(base, new_column=new, old_column=column, type=to_type), 0))
-    add(check(f"{new} is still the type {to_type}", "column_type", dict(base, column=new), to_type))
+    add(check(f"{new} is still the type {to_type}", "column_has_type",
+              dict(base, column=new, type=to_type, server_version_num=snap.server_version_num), True))
     if col.not_null:
         add(step(f"CHECK ({new} IS NOT NULL) NOT VALID", "add_check_not_null",
                  dict(base, column=new, constraint=nn), lock="ACCESS EXCLUSIVE (brief)", group="nn"))
@@ -269,12 +272,13 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
     for fk in fk_cons:
         add(step(f"validate FK {fk.name}", "validate_constraint", dict(base, constraint=fk.name),
                  lock="SHARE UPDATE EXCLUSIVE", group=f"validate_{fk.name}", timeout_s=L))
-    add(check(f"{column} is now {to_type}", "column_type", dict(base, column=column), to_type))
+    add(check(f"{column} is now {to_type}", "column_has_type",
+              dict(base, column=column, type=to_type, server_version_num=snap.server_version_num), True))
     # pre-swap cleanup (used when the fix fails before the swap committed)
     cleanup = [step(f"drop trigger {trig}", "drop_trigger", dict(base, trigger=trig), lock="ACCESS EXCLUSIVE (brief)",
                     group="cleanup"),
                step(f"drop function {func}", "drop_function", {"schema": FUNCTION_SCHEMA, "function": func},
-                    lock="none", group="cleanup"),
+                    lock="none", group="cleanup", lint_allow=("ban-drop-function",)),
                step(f"drop helper check {nn}", "drop_constraint", dict(base, constraint=nn),
                     lock="ACCESS EXCLUSIVE (brief)", group="cleanup", lint_allow=("ban-drop-constraint",)),
                ] + cleanup + [

@@ -1,0 +1,75 @@
+"""``heal rollback <fix_id>`` (and ``heal fixes``): registered by ``heal_pipeline.cli`` when present.
+
+Target from ``HEAL_DATABASE_URL`` (or ``--dsn``), store from ``HEAL_STORE_URL`` (default: the target).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _dsns(args: argparse.Namespace) -> tuple[str, str]:
+    from ..config import Settings
+    from ..errors import ConfigError
+
+    settings = Settings.from_env()
+    target = args.dsn or settings.database_url
+    if not target:
+        raise ConfigError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+    store = args.store_dsn or settings.store_url or target
+    return target, store
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from .executor import rollback_fix
+    from .policy import load_policy
+
+    target, store = _dsns(args)
+    res = rollback_fix(args.fix_id, target, store, policy=load_policy(), lock_wait_s=args.wait)
+    if args.json:
+        print(json.dumps(res.to_dict(), indent=2, default=str))
+    else:
+        line = f"heal: fix {args.fix_id}: {res.status}"
+        if res.fix_id:
+            line += f" (recorded as fix {res.fix_id})"
+        if res.reason:
+            line += f": {res.reason}"
+        if res.schema_restored is not None:
+            line += f"; schema restored: {'yes' if res.schema_restored else 'NO'}"
+        print(line)
+    return 0 if res.status == "rolled_back" else 1
+
+
+def cmd_fixes(args: argparse.Namespace) -> int:
+    from ..store import open_store
+    from ..targets import default_target_name
+    from .history import recent
+
+    target, store = _dsns(args)
+    conn = open_store(store)
+    try:
+        rows = recent(conn, default_target_name(target), args.limit)
+    finally:
+        conn.close()
+    for r in rows:
+        extra = f" rolled back by {r['rolled_back_by']}" if r["rolled_back_by"] else ""
+        extra += f" (rollback of {r['rollback_of']})" if r["rollback_of"] else ""
+        print(f"{r['fix_id']:>6}  {r['status']:<11} {r['issue_type']:<17} {r['summary'] or ''}{extra}")
+    return 0
+
+
+def register_cli(subparsers) -> None:
+    rb = subparsers.add_parser("rollback", help="roll back a fix heal applied (by fix id)")
+    rb.add_argument("fix_id", type=int, help="heal.fix_history.fix_id")
+    rb.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    rb.add_argument("--store-dsn", help="heal store DSN (default HEAL_STORE_URL, else the target)")
+    rb.add_argument("--wait", type=float, default=None, help="seconds to wait for the fix lock")
+    rb.add_argument("--json", action="store_true")
+    rb.set_defaults(func=cmd_rollback)
+
+    fx = subparsers.add_parser("fixes", help="list recent fixes from heal.fix_history")
+    fx.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    fx.add_argument("--store-dsn", help="heal store DSN (default HEAL_STORE_URL, else the target)")
+    fx.add_argument("--limit", type=int, default=20)
+    fx.set_defaults(func=cmd_fixes)

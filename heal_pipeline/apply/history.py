@@ -1,0 +1,89 @@
+"""``heal.fix_history`` reads and writes (the store; ``sql/schema/0003_fix_history.sql``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from ..model import FixPlan
+
+
+def _j(value: Any) -> Jsonb:
+    import json
+
+    return Jsonb(json.loads(json.dumps(value, default=str)))
+
+
+def insert_running(conn: psycopg.Connection, plan: FixPlan, *, run_id: str | None, approved: bool,
+                   plan_json: dict, reverse_json: list, started_at: dt.datetime) -> int:
+    row = conn.execute(
+        """INSERT INTO heal.fix_history (fingerprint, issue_type, target_db, run_id, tier, status, summary,
+                                          approved, reverse, plan, backup_ref, started_at)
+           VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s, %s, %s, %s) RETURNING fix_id""",
+        (plan.fingerprint, plan.issue_type, plan.target_db, run_id, plan.tier, plan.summary, approved,
+         _j(reverse_json), _j(plan_json), plan.backup_ref, started_at)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def update(conn: psycopg.Connection, fix_id: int, **fields: Any) -> None:
+    allowed = {"status", "steps", "completed_steps", "backup_ref", "checksum_before", "checksum_after",
+               "checksum_original", "checksum_bound", "schema_hash_before", "schema_hash_after", "code_backups", "error",
+               "finished_at", "rolled_back_by", "rollback_of"}
+    from psycopg import sql
+
+    sets = []
+    values = []
+    for k, v in fields.items():
+        if k not in allowed:
+            raise ValueError(k)
+        sets.append(sql.SQL("{} = %s").format(sql.Identifier(k)))
+        values.append(_j(v) if k in ("steps", "code_backups") else v)
+    q = sql.SQL("UPDATE heal.fix_history SET {} WHERE fix_id = %s").format(sql.SQL(", ").join(sets))
+    conn.execute(q, (*values, fix_id))
+
+
+def mark_interrupted(conn: psycopg.Connection, target_db: str, by: str) -> int:
+    """Rows left 'running' by a heal process that died (we hold the fix lock: nobody else runs)."""
+    cur = conn.execute(
+        "UPDATE heal.fix_history SET status = 'failed', finished_at = now(),"
+        " error = coalesce(error || '; ', '') || %s WHERE target_db = %s AND status = 'running'",
+        (f"interrupted: the heal process died mid-fix (found by {by})", target_db))
+    return cur.rowcount
+
+
+def attempts(conn: psycopg.Connection, target_db: str, fingerprint: str) -> tuple[int, dt.datetime | None]:
+    """(attempts that executed and were not rolled back by a human, time of the latest attempt)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE rolled_back_by IS NULL), max(started_at) FROM heal.fix_history"
+        " WHERE target_db = %s AND fingerprint = %s AND status IN ('verified', 'failed')",
+        (target_db, fingerprint)).fetchone()
+    return (int(row[0]), row[1]) if row else (0, None)
+
+
+def is_verified(conn: psycopg.Connection, target_db: str, fingerprint: str) -> bool:
+    row = conn.execute(
+        "SELECT status, rolled_back_by FROM heal.fix_history WHERE target_db = %s AND fingerprint = %s"
+        " AND status IN ('verified', 'failed') ORDER BY started_at DESC, fix_id DESC LIMIT 1",
+        (target_db, fingerprint)).fetchone()
+    return bool(row and row[0] == "verified" and row[1] is None)
+
+
+def load(conn: psycopg.Connection, fix_id: int) -> dict[str, Any] | None:
+    cur = conn.execute("SELECT * FROM heal.fix_history WHERE fix_id = %s", (fix_id,))
+    row = cur.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d.name for d in cur.description or []], row))
+
+
+def recent(conn: psycopg.Connection, target_db: str, limit: int = 100) -> list[dict[str, Any]]:
+    cur = conn.execute(
+        "SELECT fix_id, fingerprint, issue_type, status, summary, error, started_at, finished_at,"
+        " rolled_back_by, rollback_of FROM heal.fix_history WHERE target_db = %s"
+        " ORDER BY fix_id DESC LIMIT %s", (target_db, limit))
+    cols = [d.name for d in cur.description or []]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]

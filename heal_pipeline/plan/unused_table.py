@@ -1,0 +1,66 @@
+"""unused_table → archive: ``ALTER TABLE … SET SCHEMA heal_archive`` (tier ``approval``; never dropped).
+
+Metadata only (brief ACCESS EXCLUSIVE under ``lock_timeout``); indexes, constraints and owned
+sequences move with the table. When ``heal_archive`` already holds a table of that name (an archived
+namesake from another schema) the table is first renamed to ``<table>_<fp>`` in the same transaction.
+squawk's ``ban-set-schema`` / ``renaming-table`` are allowed here on purpose: breaking clients of a
+table that has none (the detector's evidence: no code reference, no scans over the observation window,
+no view or FK) is exactly what archiving means. Reverse: move it back (and rename it back).
+"""
+
+from __future__ import annotations
+
+from ..model import FixPlan, Issue, Snapshot
+from .base import (ARCHIVE_SCHEMA, PlanContext, blocked_plan, check, checksum_step, column_names, fit_name,
+                   fp_short, measure_rows, new_plan, planner, step, table_key)
+
+ARCHIVE_ALLOW = ("ban-set-schema", "renaming-table")
+
+
+@planner("unused_table")
+def plan_unused_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan:
+    schema, table = issue.schema_name, issue.table_name
+    if not (schema and table):
+        return blocked_plan(issue, "issue has no table", tier="approval")
+    if snap.table(schema, table) is None:
+        return blocked_plan(issue, f"{schema}.{table} no longer exists", tier="approval")
+    deps = [d for d in snap.view_dependencies if d.table_schema == schema and d.table_name == table]
+    if deps:
+        return blocked_plan(issue, f"views depend on {schema}.{table}", tier="approval")
+    fks = [c for c in snap.constraints if c.kind == "foreign_key" and (
+        (c.schema == schema and c.table == table) or (c.ref_schema == schema and c.ref_table == table))]
+    if fks:
+        return blocked_plan(issue, f"{schema}.{table} takes part in FK {fks[0].name}", tier="approval")
+    rows = measure_rows(ctx, schema, table)
+    taken = ctx.relation_names(ARCHIVE_SCHEMA)
+    name = table if table not in taken else fit_name(table, f"_{fp_short(issue.fingerprint, 6)}")
+    tb = {"schema": schema, "table": table}
+    steps = [check(f"{ARCHIVE_SCHEMA}.{name} is free", "relation_exists", {"schema": ARCHIVE_SCHEMA, "name": name},
+                   False),
+             step("create the archive schema", "create_schema", {"schema": ARCHIVE_SCHEMA}, lock="none",
+                  group="archive")]
+    if name != table:
+        steps.append(step(f"rename {table} → {name} (namesake already archived)", "rename_table",
+                          dict(tb, to=name), lock="ACCESS EXCLUSIVE (brief)", group="archive",
+                          lint_allow=ARCHIVE_ALLOW))
+    move = len(steps)
+    steps.append(step(f"move {schema}.{name} to {ARCHIVE_SCHEMA}", "set_schema",
+                      {"schema": schema, "table": name, "to_schema": ARCHIVE_SCHEMA},
+                      lock="ACCESS EXCLUSIVE (brief)", group="archive", lint_allow=ARCHIVE_ALLOW))
+    reverse = [step(f"move {ARCHIVE_SCHEMA}.{name} back to {schema}", "set_schema",
+                    {"schema": ARCHIVE_SCHEMA, "table": name, "to_schema": schema},
+                    lock="ACCESS EXCLUSIVE (brief)", group="restore", lint_allow=ARCHIVE_ALLOW, requires=(move,))]
+    if name != table:
+        reverse.append(step(f"rename {name} → {table}", "rename_table", {"schema": schema, "table": name, "to": table},
+                            lock="ACCESS EXCLUSIVE (brief)", group="restore", lint_allow=ARCHIVE_ALLOW,
+                            requires=(move,)))
+    cols = column_names(snap, schema, table)
+    key = table_key(snap, schema, table)
+    return new_plan(
+        issue, "approval", f"archive unused table {schema}.{table} as {ARCHIVE_SCHEMA}.{name} (not dropped)",
+        steps=steps, reverse=reverse, rows_affected=rows, rows_rewritten=0, tables=[f"{schema}.{table}"],
+        backup="none needed: the table is moved, not modified (reverse moves it back)",
+        checksum_before=checksum_step(f"rows and checksum of {schema}.{table}", [(schema, table)], cols, key=key),
+        checksum_after=checksum_step(f"rows and checksum of {ARCHIVE_SCHEMA}.{name}", [(ARCHIVE_SCHEMA, name)],
+                                     cols, key=key),
+        verification=f"{schema}.{table} gone, {ARCHIVE_SCHEMA}.{name} holds the same rows (checksum)")
