@@ -85,6 +85,11 @@ class Settings:
     policy: Path | None = None
     observation_window_s: float = 7 * 86400
     home: Path = Path(".heal")
+    # HEAL_FLEET: a TOML/YAML file listing several targets (see targets.py); when set, it is the list
+    fleet: Path | None = None
+    # the environment these settings were read from (fleet entries name their DSN variables);
+    # never printed: it holds secrets
+    env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def effective_store_url(self) -> str | None:
@@ -103,6 +108,7 @@ class Settings:
                                 name="HEAL_OBSERVATION_WINDOW")
         log = env.get("HEAL_QUERY_LOG") or None
         policy = env.get("HEAL_POLICY") or None
+        fleet = env.get("HEAL_FLEET") or None
         return cls(
             database_url=db,
             store_url=store,
@@ -112,4 +118,6 @@ class Settings:
             policy=Path(policy).expanduser() if policy else None,
             observation_window_s=window,
             home=Path(env.get("HEAL_HOME") or ".heal").expanduser(),
+            fleet=Path(fleet).expanduser() if fleet else None,
+            env=env,
         )

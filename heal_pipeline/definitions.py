@@ -1,11 +1,13 @@
 """The heal code location: the only place that assembles Dagster definitions."""
 
+import os
+
 import dagster as dg
 
 from .defs.assets import code_findings, failed_queries, schema_snapshot
 from .defs.assets_detect import issue_set
 from .defs.assets_fix import applied_fixes, fix_plan, heal_apply, heal_rollback
-from .defs.automation import SCHEDULES, SENSORS
+from .defs.automation import SCHEDULES, SENSORS, auto_apply_sensor
 from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
@@ -23,8 +25,10 @@ defs = dg.Definitions(
     assets=ASSETS,
     jobs=[heal_scan, heal_apply, heal_rollback],
     schedules=SCHEDULES,
-    sensors=SENSORS,
+    sensors=[*SENSORS, auto_apply_sensor(heal_apply)],
     resources={
-        "heal": HealResource(database_url=dg.EnvVar("HEAL_DATABASE_URL")),
+        # single target: the DSN through EnvVar (never in run config); fleet: per-target env vars
+        "heal": (HealResource(database_url=dg.EnvVar("HEAL_DATABASE_URL"))
+                 if os.environ.get("HEAL_DATABASE_URL") else HealResource()),
     },
 )
