@@ -1,4 +1,4 @@
-"""The production dagster.yaml (repo root) loads against a real PostgreSQL and enforces the tag limit."""
+"""The production deploy/dagster.yaml loads against a real PostgreSQL and enforces the tag limit."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from psycopg import sql
 
 from heal_pipeline.config import REPO_ROOT
 
-ROOT_YAML = REPO_ROOT / "dagster.yaml"
+ROOT_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
 
 
 @pytest.fixture

@@ -158,3 +158,18 @@ def test_failed_queries_from_the_real_server_log_become_issues(fresh_dsn, server
     assert ("missing_column", "public", "users", "nickname") in kinds
     ev = next(r[4] for r in rows if r[0] == "missing_table")
     assert ev["references"][0]["sqlstate"] == "42P01" and ev["references"][0]["count"] == 2
+
+
+def test_dg_check_defs_from_repo_root():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEAL_", "DAGSTER_"))}
+    dg_cli = Path(sys.executable).with_name("dg")
+    res = subprocess.run([str(dg_cli), "check", "defs"], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "All definitions loaded successfully" in res.stdout + res.stderr
