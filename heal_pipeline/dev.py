@@ -107,6 +107,12 @@ concurrency:
         value:
           applyLimitPerUniqueValue: true
         limit: 1
+      - key: "dagster/partition"   # runs launched from the UI carry only this one
+        value:
+          applyLimitPerUniqueValue: true
+        limit: 1
+  pools:
+    default_limit: 1               # pool "heal_apply": one fix/rollback step at a time
 telemetry:
   enabled: false
 nux:
@@ -211,8 +217,20 @@ def bootstrap_dagster(env: dict[str, str]) -> str:
     return register_and_scan()
 
 
+def _child_signals() -> None:  # runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _restore_sigint() -> None:
+    """Started with SIGINT ignored (nohup, `&` in a script, some CI runners)? Take it back, so Ctrl-C
+    and SIGTERM work — for us and for the dagster dev child."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool = True,
         initial_scan: bool = True) -> int:
+    _restore_sigint()
     paths = DevPaths(home.absolute())
     paths.home.mkdir(parents=True, exist_ok=True)
     (paths.home / "run").mkdir(exist_ok=True)
@@ -238,7 +256,11 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
         paths.run_file.unlink(missing_ok=True)
         _say("stopped Dagster and PostgreSQL")
 
-    signal.signal(signal.SIGTERM, lambda s, f: (shutdown(), sys.exit(0)))
+    def on_term(signum, frame):  # noqa: ARG001
+        shutdown()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         paths.run_file.write_text(json.dumps({"pid": os.getpid(), "port": port,
                                               "pgdata": str(server.pgdata)}))
@@ -246,13 +268,16 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
             t0 = time.perf_counter()
             target = bootstrap_dagster(env)
             _say(f"initial scan of {target!r} materialized in {time.perf_counter() - t0:.1f}s")
+            # Dagster's in-process run re-routes SIGTERM to the SIGINT handler: take both back
+            _restore_sigint()
+            signal.signal(signal.SIGTERM, on_term)
         if not open_ui:
             return 0
         cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
                "-m", "heal_pipeline.definitions"]
         # cwd: DAGSTER_HOME (a dagster.yaml in the cwd that is not DAGSTER_HOME only causes a warning)
         child = subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
-                                 stdin=subprocess.DEVNULL)
+                                 stdin=subprocess.DEVNULL, preexec_fn=_child_signals)
         paths.run_file.write_text(json.dumps({"pid": os.getpid(), "dagster_pid": child.pid,
                                               "port": port, "pgdata": str(server.pgdata)}))
         url = f"http://127.0.0.1:{port}"

@@ -194,7 +194,7 @@ class RollbackConfig(dg.Config):
     target_db: str = Field(default="", description="Target name; empty = the only configured target.")
 
 
-@dg.op(out={}, description="Restore the state before one fix (reverse steps, verified against the pre-fix "
+@dg.op(out={}, pool="heal_apply", description="Restore the state before one fix (reverse steps, verified against the pre-fix "
                    "checksums and schema hash) and record the rollback in heal.fix_history.")
 def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal: HealResource):
     targets = heal.targets()
