@@ -138,4 +138,7 @@ def test_instance_from_root_yaml_writes_through_psycopg2(admin_dsn, pg_tcp, dags
 
         assert dg.materialize([ping], instance=instance).success
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-        assert limits == [{"key": "heal/target_db", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+        assert limits == [
+            {"key": "heal/target_db", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+            {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+        ]
