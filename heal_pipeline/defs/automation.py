@@ -226,6 +226,20 @@ def _pending_scan(instance: dg.DagsterInstance, target: str) -> str | None:
     return records[0].dagster_run.run_id if records else None
 
 
+def _tick_result(instance: dg.DagsterInstance, new_state: dict[str, Any], specs: dict, watched: int,
+                 requests: list[dg.RunRequest], notes: list[str], nothing_watched: str) -> dg.SensorResult:
+    """The end of a per-target sensor tick: skip with the reason, or the run requests (+ partitions)."""
+    new_cursor = _dump_cursor(new_state)
+    if watched == 0:
+        reason = nothing_watched if specs else "no target database configured (set HEAL_DATABASE_URL or HEAL_FLEET)"
+        return dg.SensorResult(skip_reason=reason, cursor=new_cursor)
+    if not requests:
+        return dg.SensorResult(skip_reason=_short("; ".join(notes), 1000), cursor=new_cursor)
+    names = [r.partition_key for r in requests if r.partition_key]
+    return dg.SensorResult(run_requests=requests, cursor=new_cursor,
+                           dynamic_partitions_requests=_add_requests(instance, names))
+
+
 def evaluate_failed_query_log(cursor: str | None, instance: dg.DagsterInstance, *,
                               settings: Settings | None = None, log: Log | None = None,
                               max_bytes: int = LOG_BYTES_PER_TICK) -> dg.SensorResult:
@@ -313,16 +327,8 @@ def evaluate_failed_query_log(cursor: str | None, instance: dg.DagsterInstance, 
         notes.append(msg)
         say(f"failed_query_log_sensor: {msg}")
     # targets that left the configuration drop out of the cursor
-    new_cursor = _dump_cursor(new_state)
-    if watched == 0:
-        reason = ("no target has a query log configured (HEAL_QUERY_LOG, or query_log in the fleet file)"
-                  if specs else "no target database configured (set HEAL_DATABASE_URL or HEAL_FLEET)")
-        return dg.SensorResult(skip_reason=reason, cursor=new_cursor)
-    if not requests:
-        return dg.SensorResult(skip_reason=_short("; ".join(notes), 1000), cursor=new_cursor)
-    names = [r.partition_key for r in requests if r.partition_key]
-    return dg.SensorResult(run_requests=requests, cursor=new_cursor,
-                           dynamic_partitions_requests=_add_requests(instance, names))
+    return _tick_result(instance, new_state, specs, watched, requests, notes,
+                        "no target has a query log configured (HEAL_QUERY_LOG, or query_log in the fleet file)")
 
 
 @dg.sensor(
@@ -527,16 +533,8 @@ def evaluate_code_change(cursor: str | None, instance: dg.DagsterInstance, *,
         for gone in [n for n in watcher.last if n not in specs]:
             del watcher.last[gone]
         watcher.save(cache_file)
-    new_cursor = _dump_cursor(new_state)
-    if watched == 0:
-        reason = ("no target has source roots configured (HEAL_SOURCE_DIRS, or source_dirs in the fleet file)"
-                  if specs else "no target database configured (set HEAL_DATABASE_URL or HEAL_FLEET)")
-        return dg.SensorResult(skip_reason=reason, cursor=new_cursor)
-    if not requests:
-        return dg.SensorResult(skip_reason=_short("; ".join(notes), 1000), cursor=new_cursor)
-    names = [r.partition_key for r in requests if r.partition_key]
-    return dg.SensorResult(run_requests=requests, cursor=new_cursor,
-                           dynamic_partitions_requests=_add_requests(instance, names))
+    return _tick_result(instance, new_state, specs, watched, requests, notes,
+                        "no target has source roots configured (HEAL_SOURCE_DIRS, or source_dirs in the fleet file)")
 
 
 @dg.sensor(
