@@ -5,6 +5,7 @@ from pydantic import Field
 
 from ..apply.executor import apply_plans, rollback_fix
 from ..apply.policy import load_policy
+from ..db import connect
 from ..detect import DetectContext, issues_of
 from ..errors import HealError
 from ..model import Snapshot
@@ -109,8 +110,12 @@ def _redetector(target, store, plan):
     def still_there(snap: Snapshot | None) -> bool:
         if snap is None:
             return True
+        # data evidence on (naming + data relationships must be re-checkable), and the statistics
+        # window treated as covered: the question is whether the object is still in the state that
+        # made it an issue, not whether enough time has passed to report it
         ctx = DetectContext(target_db=target.name, snapshot=snap, code=code, failed=failed,
-                            thresholds=thresholds_for(target), stats_coverage_s=None,
+                            connect=lambda: connect(target.dsn, purpose="target database", autocommit=False),
+                            thresholds=thresholds_for(target), stats_coverage_s=float("inf"),
                             migrations_dirs=tuple(target.migrations_dirs))
         return plan.fingerprint in {i.fingerprint for i in issues_of(ctx, plan.issue_type)}
     return still_there
