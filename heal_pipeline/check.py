@@ -58,36 +58,55 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    if args.dsn:
-        import os
+    import os
 
-        env = dict(os.environ, HEAL_DATABASE_URL=args.dsn)
-        settings = Settings.from_env(env)
+    env = dict(os.environ)
+    if args.dsn:  # an explicit DSN is the one target, whatever a fleet file says
+        env["HEAL_DATABASE_URL"] = args.dsn
+        env.pop("HEAL_FLEET", None)
+    settings = Settings.from_env(env)
     if args.source_dir:
         settings.source_dirs = [Path(p) for p in args.source_dir]
     targets = targets_from_settings(settings)
     if not targets:
         raise ConfigError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+    if len(targets) > 1:
+        raise ConfigError(f"heal check scans one target and {len(targets)} are configured "
+                          f"({', '.join(sorted(targets))}): pass --dsn")
     (target,) = targets.values()
+    if args.write_baseline:
+        out = Path(args.write_baseline)
+        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK) or (
+                out.exists() and not os.access(out, os.W_OK)):
+            raise ConfigError(f"cannot write the baseline file {out}")
     failed = []
+    log_truncated = False
     if settings.query_log is not None:
         from .logs import merge_failed, read_new
         from .config import database_name
 
         cursor, batches = None, []
+        more = False
         for _ in range(16):
             res = read_new(settings.query_log, cursor, database=database_name(target.dsn))
             batches.append(res.failed)
             cursor = res.cursor
-            if not res.more:
+            more = res.more
+            if not more:
                 break
         failed = merge_failed(*batches)
+        log_truncated = more
     baseline = load_baseline(Path(args.baseline)) if args.baseline else set()
     outcome = scan_target(target, failed=failed)
     issues = outcome.result.issues
+    if log_truncated:
+        outcome.result.unchecked.append({"check": "failed_queries",
+                                         "reason": "the query log has more than 1 GiB unread; only the first part was read"})
     if args.write_baseline:
-        write_baseline(Path(args.write_baseline), issues)
+        try:
+            write_baseline(Path(args.write_baseline), issues)
+        except OSError as exc:
+            raise ConfigError(f"cannot write the baseline file {args.write_baseline}: {exc.strerror}") from None
     limit = SEVERITY_ORDER[args.fail_on]
     failing = [i for i in issues if SEVERITY_ORDER[i.severity] <= limit and i.fingerprint not in baseline]
     if args.json:

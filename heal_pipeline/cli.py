@@ -74,7 +74,7 @@ def cmd_demo_build(args: argparse.Namespace) -> int:
 
         server = EmbeddedServer(_home().absolute() / "pg" / "data")
         admin = server.start().dsn("postgres")
-    summary = build_estate(admin, args.name)
+    summary = build_estate(admin, args.name, replace=args.replace)
     print(json.dumps({k: v for k, v in summary.items() if k != "dsn"}, default=str))
     return 0
 
@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     build = demo_sub.add_parser("build", help="(re)build the demo estate")
     build.add_argument("--dsn", help="superuser DSN of the server (default: the heal dev server)")
     build.add_argument("--name", default="heal_demo")
+    build.add_argument("--replace", action="store_true",
+                       help="rebuild an existing demo database (only one heal created as a demo)")
     build.set_defaults(func=cmd_demo_build)
 
     for register in _extensions():

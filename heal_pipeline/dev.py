@@ -62,6 +62,26 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _start_ticks(pid: int) -> int | None:
+    """The process start time (clock ticks since boot): tells a reused PID from the one we recorded."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _is_recorded(state: dict, key: str, needle: str) -> int:
+    """The PID recorded under ``key`` if that very process (same start time, matching cmdline) lives."""
+    pid = int(state.get(key) or 0)
+    if not pid or pid == os.getpid() or not _pid_alive(pid) or needle not in _cmdline(pid):
+        return 0
+    ticks = state.get(f"{key}_start")
+    if ticks is not None and _start_ticks(pid) != ticks:
+        return 0
+    return pid
+
+
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -130,11 +150,11 @@ def recover(paths: DevPaths) -> None:
         paths.run_file.unlink(missing_ok=True)
         return
     owner = int(state.get("pid") or 0)
-    if owner and owner != os.getpid() and _pid_alive(owner) and "heal" in _cmdline(owner):
+    if _is_recorded(state, "pid", "heal"):
         raise HealError(f"heal dev is already running (pid {owner}) at "
                         f"http://127.0.0.1:{state.get('port')} — stop it with Ctrl-C or `heal stop`")
-    dpid = int(state.get("dagster_pid") or 0)
-    if dpid and _pid_alive(dpid) and "dagster" in _cmdline(dpid):
+    dpid = _is_recorded(state, "dagster_pid", "dagster")
+    if dpid:
         _say(f"a previous heal dev (pid {owner}) did not exit cleanly; stopping its dagster (pid {dpid})")
         _stop_process_group(dpid)
     paths.run_file.unlink(missing_ok=True)
@@ -146,6 +166,7 @@ def _stop_process_group(pid: int, timeout: float = 25) -> None:
         pgid = os.getpgid(pid)
     except ProcessLookupError:
         return
+    own_group = pgid == pid  # we start dagster dev with start_new_session: it leads its own group
     try:
         os.kill(pid, signal.SIGINT)
     except ProcessLookupError:
@@ -153,7 +174,10 @@ def _stop_process_group(pid: int, timeout: float = 25) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _pid_alive(pid):
         time.sleep(0.2)
-    # whatever is left in that process group (code servers, webserver) goes too
+    # whatever is left in that process group (code servers, webserver) goes too — only when the
+    # group is the one we created (a reused PID in someone else's group is never touched)
+    if not own_group:
+        return
     try:
         os.killpg(pgid, signal.SIGTERM)
         time.sleep(1.0)
@@ -262,7 +286,8 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
 
     signal.signal(signal.SIGTERM, on_term)
     try:
-        paths.run_file.write_text(json.dumps({"pid": os.getpid(), "port": port,
+        paths.run_file.write_text(json.dumps({"pid": os.getpid(), "pid_start": _start_ticks(os.getpid()),
+                                              "port": port,
                                               "pgdata": str(server.pgdata)}))
         if initial_scan:
             t0 = time.perf_counter()
@@ -278,7 +303,9 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
         # cwd: DAGSTER_HOME (a dagster.yaml in the cwd that is not DAGSTER_HOME only causes a warning)
         child = subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
                                  stdin=subprocess.DEVNULL, preexec_fn=_child_signals)
-        paths.run_file.write_text(json.dumps({"pid": os.getpid(), "dagster_pid": child.pid,
+        paths.run_file.write_text(json.dumps({"pid": os.getpid(), "pid_start": _start_ticks(os.getpid()),
+                                              "dagster_pid": child.pid,
+                                              "dagster_pid_start": _start_ticks(child.pid),
                                               "port": port, "pgdata": str(server.pgdata)}))
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
@@ -309,15 +336,15 @@ def stop(home: Path) -> bool:
             state = json.loads(paths.run_file.read_text())
         except (OSError, ValueError):
             state = {}
-        owner = int(state.get("pid") or 0)
-        if owner and _pid_alive(owner) and "heal" in _cmdline(owner):
+        owner = _is_recorded(state, "pid", "heal")
+        if owner:
             os.kill(owner, signal.SIGTERM)
             deadline = time.monotonic() + 40
             while time.monotonic() < deadline and _pid_alive(owner):
                 time.sleep(0.2)
             stopped = True
-        dpid = int(state.get("dagster_pid") or 0)
-        if dpid and _pid_alive(dpid) and "dagster" in _cmdline(dpid):
+        dpid = _is_recorded(state, "dagster_pid", "dagster")
+        if dpid:
             _stop_process_group(dpid)
             stopped = True
         paths.run_file.unlink(missing_ok=True)

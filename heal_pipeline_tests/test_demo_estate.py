@@ -677,3 +677,18 @@ def app_statements(app_calls) -> list[dict]:
                 joins.append(((*facts.aliases[la], lc), (*facts.aliases[ra], rc)))
         out.append({**call, "tables": facts.tables, "joins": joins, "casts": facts.casts})
     return out
+
+
+def test_build_never_replaces_a_database_it_did_not_create(admin_dsn, make_db):
+    import psycopg.conninfo
+
+    from heal_pipeline.demo.estate import EstateError
+
+    dsn = make_db(prefix="heal_userdata_")
+    name = psycopg.conninfo.conninfo_to_dict(dsn)["dbname"]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE precious (v int); INSERT INTO precious VALUES (42)")
+    with pytest.raises(EstateError, match="not a heal demo estate"):
+        build_estate(admin_dsn, name)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT v FROM precious").fetchone() == (42,)

@@ -633,6 +633,11 @@ class FixSession:
                         raise StepFailed(f"data not restored: checksum {res.checksum_after} != pre-fix "
                                          f"{row['checksum_original']}")
                 res.status = "rolled_back"
+                if not res.schema_restored:
+                    # data verified, structure not: said plainly (other DDL since the fix, or a no-op reverse)
+                    res.reason = ("reverse steps ran and the data checksum matches, but the schema differs "
+                                  "from its state before the fix (other changes since, or a fix with no "
+                                  "structural reverse)")
             except (StepFailed, HealError, psycopg.Error) as exc:
                 res.reason = str(exc) if not isinstance(exc, psycopg.Error) else first_line(exc)
             res.steps = runner.records

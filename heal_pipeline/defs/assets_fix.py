@@ -117,7 +117,10 @@ def _redetector(target, store, plan):
                             connect=lambda: connect(target.dsn, purpose="target database", autocommit=False),
                             thresholds=thresholds_for(target), stats_coverage_s=float("inf"),
                             migrations_dirs=tuple(target.migrations_dirs))
-        return plan.fingerprint in {i.fingerprint for i in issues_of(ctx, plan.issue_type)}
+        found = {i.fingerprint for i in issues_of(ctx, plan.issue_type)}
+        if any(u["check"] == plan.issue_type for u in ctx.unchecked):
+            return True  # could not re-check: never call that "gone" (the fix will not verify)
+        return plan.fingerprint in found
     return still_there
 
 
@@ -199,8 +202,9 @@ class RollbackConfig(dg.Config):
     target_db: str = Field(default="", description="Target name; empty = the only configured target.")
 
 
-@dg.op(out={}, pool="heal_apply", description="Restore the state before one fix (reverse steps, verified against the pre-fix "
-                   "checksums and schema hash) and record the rollback in heal.fix_history.")
+@dg.op(out={}, pool="heal_apply", description="Restore the state before one fix (reverse steps rebuilt from the audit trail; the data "
+                   "checksum must match the pre-fix one, and whether the schema hash matches is reported) "
+                   "and record the rollback in heal.fix_history.")
 def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal: HealResource):
     targets = heal.targets()
     name = config.target_db or (next(iter(targets)) if len(targets) == 1 else "")
@@ -218,6 +222,8 @@ def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal
     except HealError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(f"rollback of fix {config.fix_id}: {res.status}" + (f" — {res.reason}" if res.reason else ""))
+    if res.status == "rolled_back" and not res.schema_restored:
+        context.log.warning(f"fix {config.fix_id}: {res.reason}")
     if res.status != "rolled_back":
         raise dg.Failure(description=f"rollback of fix {config.fix_id} did not complete: {res.status}: {res.reason}",
                          metadata={"result": dg.MetadataValue.json(res.to_dict())})

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import dagster as dg
+from psycopg import sql as psql
 
 from ..config import Settings, database_name
 from ..errors import HealError, first_line
@@ -683,11 +684,11 @@ def evaluate_critical_issues(cursor: str | None, *, settings: Settings | None = 
                         notes.append(f"{name}: watching for critical issues first seen after {ts}")
                         continue
                     cur = conn.execute(
-                        f"SELECT {', '.join('i.' + c for c in _ISSUE_COLUMNS)}, i.first_seen::text"
-                        " FROM heal.issues i"
-                        " WHERE i.target_db = %s AND i.severity = 'critical' AND i.status = 'open'"
-                        " AND i.first_seen >= %s::timestamptz AND NOT (i.fingerprint = ANY(%s))"
-                        " ORDER BY i.first_seen, i.fingerprint LIMIT 200",
+                        psql.SQL("SELECT {}, i.first_seen::text FROM heal.issues i"
+                                 " WHERE i.target_db = %s AND i.severity = 'critical' AND i.status = 'open'"
+                                 " AND i.first_seen >= %s::timestamptz AND NOT (i.fingerprint = ANY(%s))"
+                                 " ORDER BY i.first_seen, i.fingerprint LIMIT 200").format(
+                            psql.SQL(", ").join(psql.Identifier("i", c) for c in _ISSUE_COLUMNS)),
                         (name, prev["ts"], list(prev.get("fps") or [])))
                     rows = cur.fetchall()
                 except psycopg.Error as exc:

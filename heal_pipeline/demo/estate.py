@@ -88,6 +88,9 @@ def _statements(path: Path) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
+DEMO_MARKER = "heal demo estate (heal demo build); safe to rebuild"
+
+
 def estate_dsn(admin_dsn: str, dbname: str = "heal_demo") -> str:
     """The DSN of database ``dbname`` on the server of ``admin_dsn``."""
     params = conninfo_to_dict(admin_dsn)
@@ -124,9 +127,18 @@ def build_estate(admin_dsn: str, dbname: str = "heal_demo", *, replace: bool = T
         if exists and not replace:
             raise EstateError(f"database {dbname!r} already exists (pass replace=True to rebuild it)")
         if exists:
+            # never drop a database heal did not create as a demo estate (user data)
+            marker = admin.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                (dbname,)).fetchone()[0]
+            if marker != DEMO_MARKER:
+                raise EstateError(f"database {dbname!r} exists and is not a heal demo estate: refusing to "
+                                  "replace it (pick another name)")
             admin.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(dbname)))
         # template0: nothing someone added to template1 can leak into the estate
         admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(dbname)))
+        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(dbname),
+                                                                    sql.Literal(DEMO_MARKER)))
     lap("create_database")
 
     with psycopg.connect(dsn, autocommit=True) as conn:

@@ -68,6 +68,8 @@ class OrphanedRows(Check):
     def detect(self, ctx: DetectContext) -> Iterable[Issue]:
         snap = ctx.snapshot
         timeout = ctx.thresholds.orphan_timeout_ms
+        if ctx.code is None:
+            ctx.not_checked("orphaned_rows", "code not scanned: relationships known only from code not checked")
         candidates = []
         for con in snap.constraints:
             if con.kind == "foreign_key" and not con.validated and examined_schema(con.schema):

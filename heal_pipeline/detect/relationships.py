@@ -154,6 +154,12 @@ def _infer(ctx: DetectContext) -> list[Relationship]:
                                            ctx.thresholds.orphan_timeout_ms)
             if rel.containment is not None:
                 rel.sources.append({"kind": "data", "containment": round(rel.containment, 4)})
+            elif rel.has_naming and not rel.has_code and any("error" in s for s in rel.sources):
+                # the data sample failed (timeout, permission): this relationship is unchecked, not weak
+                err = next(s["error"] for s in rel.sources if "error" in s)
+                where = f"{'.'.join(rel.child)} → {'.'.join(rel.parent)}"
+                ctx.not_checked("type_mismatch", f"data sample of {where} failed: {err}")
+                ctx.not_checked("orphaned_rows", f"data sample of {where} failed: {err}")
     return sorted((x for x in rels.values()), key=lambda x: (x.child, x.parent))
 
 

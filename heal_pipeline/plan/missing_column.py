@@ -82,6 +82,10 @@ def plan_missing_column(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPl
                step(f"back up {column} before dropping it", "backup_table",
                     dict(schema=schema, table=table, backup_schema=BACKUP_SCHEMA, backup_table=bname,
                          columns=[key, column] if key else [column]), lock="ACCESS SHARE", kind="backup"),
+               step(f"lock {schema}.{table} against writes until {column} is dropped", "lock_exclusive",
+                    {"schema": schema, "table": table}, lock="ACCESS EXCLUSIVE (brief)", group="drop"),
+               step(f"re-check under the lock that {column} is still all NULL", "refuse_if_rows", base,
+                    lock="ACCESS EXCLUSIVE (brief)", group="drop", kind="dml"),
                step(f"drop {column} (added by heal, still all NULL)", "drop_column", base,
                     lock="ACCESS EXCLUSIVE (brief)", group="drop", lint_allow=DROP_UNUSED_ALLOW)]
     for r in reverse:

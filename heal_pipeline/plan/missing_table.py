@@ -73,6 +73,10 @@ def plan_missing_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
                step(f"back up {schema}.{table} before dropping it", "backup_table",
                     dict(schema=schema, table=table, backup_schema=BACKUP_SCHEMA, backup_table=bname),
                     lock="ACCESS SHARE", kind="backup"),
+               step(f"lock {schema}.{table} against writes until it is dropped", "lock_exclusive",
+                    {"schema": schema, "table": table}, lock="ACCESS EXCLUSIVE", group="drop"),
+               step(f"re-check under the lock that {schema}.{table} is still empty", "refuse_if_rows",
+                    {"schema": schema, "table": table}, lock="ACCESS EXCLUSIVE", group="drop", kind="dml"),
                step(f"drop {schema}.{table} (created by heal, still empty)", "drop_table",
                     {"schema": schema, "table": table}, lock="ACCESS EXCLUSIVE", group="drop",
                     lint_allow=DROP_EMPTY_ALLOW)]

@@ -208,6 +208,22 @@ def drop_table(schema: str, table: str) -> sql.Composable:
     return sql.SQL("DROP TABLE {}").format(qualified(schema, table))
 
 
+@op("lock_exclusive")
+def lock_exclusive(schema: str, table: str) -> sql.Composable:
+    # inside a reverse "drop" group: nobody can write between the emptiness re-check and the drop
+    return sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(schema, table))
+
+
+@op("refuse_if_rows")
+def refuse_if_rows(schema: str, table: str, column: str | None = None) -> sql.Composable:
+    """Fails the transaction (invalid integer input naming the count) when rows — or non-NULL values of
+    ``column`` — exist; the error branch is not constant, so it is only evaluated when taken."""
+    counted = (sql.SQL("count({})").format(sql.Identifier(column)) if column else sql.SQL("count(*)"))
+    return sql.SQL("SELECT CASE WHEN {n} = 0 THEN 0 ELSE ({n}::text || {msg})::int END FROM {t}").format(
+        n=counted, t=qualified(schema, table),
+        msg=sql.Literal(" row(s) were written since the fix: heal refuses to drop anything"))
+
+
 @op("backup_table")
 def backup_table(schema: str, table: str, backup_schema: str, backup_table: str,
                  columns: list[str] | None = None) -> sql.Composable:

@@ -108,9 +108,10 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
         backup_ref = f"{BACKUP_SCHEMA}.{bname}"
         backup_text = f"CREATE TABLE {backup_ref} AS SELECT key and {column} (outside the fix transaction)"
     else:
-        backup_text = (f"table too large for a backup table ({rows} rows): take `pg_dump -t "
-                       f"'{schema}.{table}'` before approving")
-        notes.append(backup_text)
+        # no restorable copy → never automatic: a human takes `pg_dump -t` and runs the change by hand
+        return blocked_plan(issue, f"table too large for a backup table ({rows} rows > backup_max_rows "
+                                   f"{t.backup_max_rows}): take `pg_dump -t '{schema}.{table}'` and change "
+                                   "the type by hand", tier="manual")
 
     cols = [key, column] if key else [column]
     chk_before = checksum_step(f"rows and checksum of {column} rendered as {target}",

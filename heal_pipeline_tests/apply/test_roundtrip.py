@@ -7,6 +7,7 @@ checksums are unchanged; ``rollback_fix`` restores the exact previous structure
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 
 from heal_pipeline.apply import apply_plan, rollback_fix
@@ -278,3 +279,22 @@ def test_no_primary_key(fresh_dsn, store_dsn):
     none = make_plan(fresh_dsn, issue("no_primary_key", schema_name="app", table_name="loose",
                                       evidence={"candidate_key": None}))
     assert none.tier == "manual" and none.blocked and none.notes
+
+
+def test_drop_guard_under_the_lock_refuses_rows_written_after_the_first_check(fresh_dsn):
+    """The reverse of missing_table/missing_column re-checks emptiness inside the drop transaction,
+    under ACCESS EXCLUSIVE: rows written between the first check and the drop abort the drop."""
+    from heal_pipeline.plan import ops
+
+    run(fresh_dsn, "CREATE SCHEMA app; CREATE TABLE app.t (id int, note text)")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        assert conn.execute(ops.compose("refuse_if_rows", {"schema": "app", "table": "t"})).fetchone()[0] == 0
+        conn.execute("INSERT INTO app.t VALUES (1, NULL)")
+        assert conn.execute(ops.compose("refuse_if_rows", {"schema": "app", "table": "t",
+                                                            "column": "note"})).fetchone()[0] == 0
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation, match="heal refuses to drop"):
+            with conn.transaction():
+                conn.execute(ops.compose("lock_exclusive", {"schema": "app", "table": "t"}))
+                conn.execute(ops.compose("refuse_if_rows", {"schema": "app", "table": "t"}))
+                conn.execute(ops.compose("drop_table", {"schema": "app", "table": "t"}))
+    assert fetch(fresh_dsn, "SELECT count(*) FROM app.t")[0][0] == 1
