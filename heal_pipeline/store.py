@@ -224,7 +224,11 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
                        table_name, column_name, object_name, file, line, detail, evidence, fixable,
                        status, run_id, suppression_reason)
                    VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
-                   ON CONFLICT (fingerprint) DO UPDATE SET severity = EXCLUDED.severity,
+                   ON CONFLICT (fingerprint) DO UPDATE SET
+                       -- a resolved issue that comes back starts a new episode (time-to-resolve, alerts)
+                       first_seen = CASE WHEN heal.issues.status = 'resolved' AND EXCLUDED.status = 'open'
+                                         THEN now() ELSE heal.issues.first_seen END,
+                       severity = EXCLUDED.severity,
                        detail = EXCLUDED.detail, evidence = EXCLUDED.evidence, status = EXCLUDED.status,
                        last_seen = now(), resolved_at = NULL, run_id = EXCLUDED.run_id,
                        suppression_reason = EXCLUDED.suppression_reason, fixable = EXCLUDED.fixable""",

@@ -182,6 +182,7 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
         with open_store(target.store_dsn) as store:
             cursor = load_log_cursor(store, target.name, path)
             batches, garbage, rotated, truncated, nbytes, reason, notes = [], 0, False, False, 0, None, []
+            more = False
             for _ in range(MAX_LOG_ROUNDS):
                 res = read_new(path, cursor, database=database_name(target.dsn))
                 batches.append(res.failed)
@@ -192,7 +193,8 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
                 nbytes += res.bytes_read
                 reason = res.reason
                 notes += res.notes
-                if not res.more:
+                more = res.more
+                if not more:
                     break
             new = merge_failed(*batches)
             ingest_failed_queries(store, target.name, path, new, cursor)
@@ -212,6 +214,7 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
         **{f"sqlstate/{k}": dg.MetadataValue.int(v) for k, v in sorted(by_state.items())},
         "bytes_read": dg.MetadataValue.int(nbytes),
         "garbage_lines": dg.MetadataValue.int(garbage),
+        "unread_remaining": dg.MetadataValue.bool(more),  # the rest is read by the next run
         "rotated": dg.MetadataValue.bool(rotated),
         "truncated": dg.MetadataValue.bool(truncated),
         "reader_note": dg.MetadataValue.text(reason or "; ".join(notes) or "ok"),

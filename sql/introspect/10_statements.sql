@@ -5,5 +5,5 @@ SELECT s.queryid::text AS queryid, s.query, s.calls::bigint AS calls,
   FROM {pgss} s
  WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND s.query NOT LIKE '/* heal:%%'
- ORDER BY s.total_exec_time DESC
+ ORDER BY s.mean_exec_time DESC  -- slow_query ranks by mean: the slowest are never cut by the LIMIT
  LIMIT %(limit)s
