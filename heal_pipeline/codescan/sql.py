@@ -133,13 +133,29 @@ def to_parseable(sql: str, hint: str | None = None
     L = len(sql)
     new_len = 0
 
-    def emit(text: str, old_pos: int) -> None:
-        nonlocal new_len
-        anchors.append((new_len, old_pos))
+    start = 0  # start of the pending verbatim chunk
+
+    def replace(pos: int, end: int, text: str) -> int:
+        """Copy the verbatim chunk before ``pos``, put ``text`` for ``sql[pos:end]``; returns ``end``."""
+        nonlocal new_len, start
+        out.append(sql[start:pos])
+        new_len += pos - start
+        anchors.append((new_len, pos))
         out.append(text)
         new_len += len(text)
+        start = end
+        anchors.append((new_len, end))
+        return end
 
-    start = 0  # start of the pending verbatim chunk
+    def slot(name: str) -> str:
+        """``$n`` of a named placeholder (the same name always gets the same number)."""
+        nonlocal n
+        if name not in by_name:
+            n += 1
+            by_name[name] = n
+            names[n] = name
+        return f"${by_name[name]}"
+
     while i < L:
         ch = sql[i]
         if ch == "'" or ch == '"':
@@ -182,38 +198,18 @@ def to_parseable(sql: str, hint: str | None = None
         if ch == "%" and i + 1 < L:
             nxt = sql[i + 1]
             if nxt == "%":
-                out.append(sql[start:i])
-                new_len += i - start
-                emit("%", i)
-                i += 2
-                start = i
-                anchors.append((new_len, i))
+                i = replace(i, i + 2, "%")
                 continue
             if nxt in "sbt":
-                out.append(sql[start:i])
-                new_len += i - start
                 n += 1
                 style = "format" if style in (None, "format") else style
-                emit(f"${n}", i)
-                i += 2
-                start = i
-                anchors.append((new_len, i))
+                i = replace(i, i + 2, f"${n}")
                 continue
             if nxt == "(":
                 m = _NAMED.match(sql, i)
                 if m:
-                    out.append(sql[start:i])
-                    new_len += i - start
-                    name = m.group(1)
-                    if name not in by_name:
-                        n += 1
-                        by_name[name] = n
-                        names[n] = name
                     style = "named"
-                    emit(f"${by_name[name]}", i)
-                    i = m.end()
-                    start = i
-                    anchors.append((new_len, i))
+                    i = replace(i, m.end(), slot(m.group(1)))
                     continue
         if ch == ":" and hint == "colon":
             if sql.startswith("::", i):
@@ -221,28 +217,13 @@ def to_parseable(sql: str, hint: str | None = None
                 continue
             m = _COLON.match(sql, i)
             if m and (i == 0 or sql[i - 1] not in ":\\"):
-                out.append(sql[start:i])
-                new_len += i - start
-                name = m.group(1)
-                if name not in by_name:
-                    n += 1
-                    by_name[name] = n
-                    names[n] = name
                 style = "named"
-                emit(f"${by_name[name]}", i)
-                i = m.end()
-                start = i
-                anchors.append((new_len, i))
+                i = replace(i, m.end(), slot(m.group(1)))
                 continue
         if ch == "?" and hint == "qmark":
-            out.append(sql[start:i])
-            new_len += i - start
             n += 1
             style = "qmark"
-            emit(f"${n}", i)
-            i += 1
-            start = i
-            anchors.append((new_len, i))
+            i = replace(i, i + 1, f"${n}")
             continue
         i += 1
     out.append(sql[start:])
