@@ -208,18 +208,20 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
                      checked_types: set[str]) -> dict[str, int]:
     """Upsert heal.issues, append heal.issue_history, resolve what disappeared (only for checks
     that actually ran completely — an unchecked type is never marked resolved)."""
-    new = reopened = 0
+    rows = [(i, "open", None) for i in result.issues] + \
+           [(i, "suppressed", s.reason) for i, s in result.suppressed]
+    current = [i.fingerprint for i, _s, _r in rows]
     with conn.transaction():
-        rows = [(i, "open", None) for i in result.issues] + \
-               [(i, "suppressed", s.reason) for i, s in result.suppressed]
-        for issue, status, reason in rows:
-            prev = conn.execute("SELECT status FROM heal.issues WHERE fingerprint = %s",
-                                (issue.fingerprint,)).fetchone()
-            if prev is None:
-                new += 1
-            elif prev[0] == "resolved" and status == "open":
-                reopened += 1
-            conn.execute(
+        # one round trip for the previous states, then pipelined batches (executemany), not 3 per issue
+        prev = dict(conn.execute("SELECT fingerprint, status FROM heal.issues WHERE fingerprint = ANY(%s)",
+                                 (current,)).fetchall())
+        new = sum(1 for fp in current if fp not in prev)
+        reopened = sum(1 for i, st, _r in rows if st == "open" and prev.get(i.fingerprint) == "resolved")
+        params = [(i.fingerprint, i.issue_type, i.severity, target_db, i.schema_name, i.table_name,
+                   i.column_name, i.object_name, i.file, i.line, i.detail, _j(i.evidence), i.fixable, st,
+                   run_id, reason) for i, st, reason in rows]
+        with conn.cursor() as cur:
+            cur.executemany(
                 """INSERT INTO heal.issues (fingerprint, issue_type, severity, target_db, schema_name,
                        table_name, column_name, object_name, file, line, detail, evidence, fixable,
                        status, run_id, suppression_reason)
@@ -232,17 +234,13 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
                        detail = EXCLUDED.detail, evidence = EXCLUDED.evidence, status = EXCLUDED.status,
                        last_seen = now(), resolved_at = NULL, run_id = EXCLUDED.run_id,
                        suppression_reason = EXCLUDED.suppression_reason, fixable = EXCLUDED.fixable""",
-                (issue.fingerprint, issue.issue_type, issue.severity, target_db, issue.schema_name,
-                 issue.table_name, issue.column_name, issue.object_name, issue.file, issue.line,
-                 issue.detail, _j(issue.evidence), issue.fixable, status, run_id, reason))
-            conn.execute(
-                """INSERT INTO heal.issue_history (run_id, fingerprint, issue_type, severity, target_db,
-                       schema_name, table_name, column_name, object_name, file, line, detail, evidence, status)
+                params)
+            cur.executemany(
+                """INSERT INTO heal.issue_history (fingerprint, issue_type, severity, target_db,
+                       schema_name, table_name, column_name, object_name, file, line, detail, evidence,
+                       status, run_id)
                    VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-                (run_id, issue.fingerprint, issue.issue_type, issue.severity, target_db, issue.schema_name,
-                 issue.table_name, issue.column_name, issue.object_name, issue.file, issue.line,
-                 issue.detail, _j(issue.evidence), status))
-        current = [i.fingerprint for i, _s, _r in rows]
+                [p[:12] + (p[13], p[14]) for p in params])
         resolved = conn.execute(
             """UPDATE heal.issues SET status = 'resolved', resolved_at = now(), run_id = %s
                 WHERE target_db = %s AND status <> 'resolved' AND issue_type = ANY(%s)
