@@ -28,8 +28,8 @@ from . import (  # noqa: F401  (explicit imports register the checks)
 )
 from .base import REGISTRY, Check, DetectContext, Thresholds
 
-# evaluation order: later checks read earlier results (unused_index skips unused tables;
-# cast_workaround links to type_mismatch)
+# evaluation order (report order; checks that read another type's results call issues_of, which is
+# memoised per context, so the order is never load-bearing)
 RULES: tuple[str, ...] = (
     "type_mismatch",
     "cast_workaround",

@@ -41,7 +41,9 @@ class UnusedIndex(Check):
             return
         snap = ctx.snapshot
         redundant = {(r.schema, r.name) for r, _c, _k in ctx.memo("duplicates", lambda: duplicate_indexes(snap))}
-        unused_tables = ctx.memo("unused_tables", lambda: set())
+        from . import issues_of  # memoised per context: whichever check runs first computes it once
+
+        unused_tables = {(i.schema_name, i.table_name) for i in issues_of(ctx, "unused_table")}
         for ix in snap.indexes:
             if (not examined_schema(ix.schema) or not ix.is_valid or not droppable(ix)
                     or ix.idx_scan > 0 or (ix.schema, ix.name) in redundant

@@ -51,13 +51,11 @@ class UnusedTable(Check):
             if c.kind == "foreign_key":
                 in_fks.add((c.schema, c.table))
                 in_fks.add((c.ref_schema, c.ref_table))
-        found = set()
         for t in snap.tables:
             key = (t.schema, t.name)
             if (t.kind != "table" or not examined_schema(t.schema) or key in used or key in in_views
                     or key in in_fks or t.seq_scan or t.idx_scan):
                 continue
-            found.add(key)
             yield ctx.issue(
                 "unused_table", self.severity,
                 f"table {t.schema}.{t.name} (~{max(t.estimated_rows, 0)} rows) is not referenced by the "
@@ -66,4 +64,3 @@ class UnusedTable(Check):
                 schema_name=t.schema, table_name=t.name,
                 evidence={"seq_scan": t.seq_scan, "idx_scan": t.idx_scan,
                           "stats_since": snap.stats_reset, "estimated_rows": t.estimated_rows})
-        ctx._cache["unused_tables"] = found
