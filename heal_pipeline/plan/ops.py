@@ -389,6 +389,12 @@ def create_rejects_table(schema: str, table: str) -> sql.Composable:
         qualified(schema, table))
 
 
+@op("count_difference")
+def count_difference(a_schema: str, a_table: str, b_schema: str, b_table: str) -> sql.Composable:
+    return sql.SQL("SELECT (SELECT count(*) FROM {}) - (SELECT count(*) FROM {})").format(
+        qualified(a_schema, a_table), qualified(b_schema, b_table))
+
+
 @op("count_all")
 def count_all(schema: str, table: str) -> sql.Composable:
     return sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))
