@@ -29,9 +29,15 @@ from .runner import StepFailed, now
 
 
 def committed_units(conn: psycopg.Connection, row: dict[str, Any], which: str) -> set[int]:
-    done = set(row.get("completed_steps") or [])
+    # completed_steps tracks the row's own list ("steps" of a fix, "rollback" of a rollback row)
+    done = set(row.get("completed_steps") or []) if which in ("steps", "rollback") else set()
     for e in row.get("journal") or []:
-        if e.get("list") != which or e.get("event") != "commit" or not e.get("xid"):
+        if e.get("list") != which:
+            continue
+        if e.get("event") == "done":
+            done.update(e.get("idxs") or [])
+            continue
+        if e.get("event") != "commit" or not e.get("xid"):
             continue
         try:
             status = conn.execute("SELECT pg_xact_status(%s::xid8)", (e["xid"],)).fetchone()[0]

@@ -74,7 +74,9 @@ def rollback(session, fix_id: int, *, resume_row: dict[str, Any] | None = None) 
     done: set[int] = set()
     if resume_row is not None:
         rid = resume_row["fix_id"]
-        done = set(resume_row.get("completed_steps") or [])
+        from .recovery import committed_units
+
+        done = committed_units(conn, resume_row, "rollback")
     else:
         rid = store.execute(
             """INSERT INTO heal.fix_history (fingerprint, issue_type, target_db, run_id, tier, status, summary,
@@ -111,7 +113,16 @@ def rollback(session, fix_id: int, *, resume_row: dict[str, Any] | None = None) 
     else:
         runner = session.runner(rid, "rollback")
         reverse = [step_from_dict(r) for r in row["reverse"] or []]
+        if resume_row is not None:
+            from .recovery import in_flight
+
+            for i in in_flight(resume_row, "rollback"):
+                if i < len(reverse) and i not in done:
+                    runner.cleanup(reverse[i])  # e.g. the INVALID index a killed concurrent build left
         sel = [i for i in reverse_selection(reverse, set(row["completed_steps"] or [])) if i not in done]
+        if done:  # resuming: the standalone checks before the last unit that committed already passed
+            sel = [i for i in sel if not (reverse[i].kind == "check" and reverse[i].group is None
+                                          and i < max(done))]
         try:
             from ..plan.lint import lint_steps, pg_version_arg
 
