@@ -341,3 +341,22 @@ def test_expand_contract_under_concurrent_writes(fresh_dsn, store_dsn):
     got = dict(fetch(fresh_dsn, "SELECT id, user_id FROM app.events WHERE id > 4000"))
     assert got == dict(written)
     assert fetch(fresh_dsn, "SELECT count(*) FROM app.events WHERE user_id <> 1 + id % 100 AND id <= 4000")[0][0] == 0
+
+
+def test_migrations_with_non_ascii_text_keep_exact_definitions(tmp_path):
+    """pglast's statement locations are characters: a comment with accents before the statement must not
+    shift the slice (it used to turn int8 into integer and timestamptz into 'timestampt')."""
+    from heal_pipeline.detect.migrations import find_table, scan_migrations
+
+    (tmp_path / "001_init.sql").write_text(
+        "-- café, ünïcode, 日本語 comments before the tables\n"
+        "CREATE TABLE app.events (id int8 PRIMARY KEY, at timestamptz NOT NULL);\n"
+        "-- ещё комментарий\n"
+        "CREATE TABLE app.notes (id bigint, body text);\n", encoding="utf-8")
+    defs, problems = scan_migrations([tmp_path])
+    assert problems == []
+    ev = find_table(defs, "app", "events")
+    assert ev.sql == "CREATE TABLE app.events (id int8 PRIMARY KEY, at timestamptz NOT NULL)"
+    assert ev.line == 2
+    notes = find_table(defs, "app", "notes")
+    assert notes.sql == "CREATE TABLE app.notes (id bigint, body text)" and notes.line == 4
