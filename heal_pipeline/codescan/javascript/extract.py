@@ -31,6 +31,11 @@ DB_METHODS = frozenset({
 TAGS = frozenset({"sql"})
 _KNEX = frozenset({"raw", "whereRaw", "orWhereRaw", "andWhereRaw", "havingRaw", "orHavingRaw",
                    "joinRaw", "orderByRaw", "groupByRaw"})
+#: knex fragment methods: the fragment is analysed inside this wrapper (text without source position)
+_FRAGMENT = {"whereRaw": "SELECT 1 WHERE ", "orWhereRaw": "SELECT 1 WHERE ", "andWhereRaw": "SELECT 1 WHERE ",
+             "havingRaw": "SELECT 1 HAVING ", "orHavingRaw": "SELECT 1 HAVING ",
+             "joinRaw": "SELECT 1 FROM _heal_hole_0 ", "orderByRaw": "SELECT 1 ORDER BY ",
+             "groupByRaw": "SELECT 1 GROUP BY "}
 _REST_VALUES = frozenset({"$queryRawUnsafe", "$executeRawUnsafe"})
 _TAGGED_METHODS = frozenset({"$queryRaw", "$executeRaw"})
 #: callee -> cast name reported in evidence
@@ -474,7 +479,7 @@ class _Extractor:
             return None
         if fn.type == "identifier":
             name = fn.text.decode()
-            if name not in TAGS or args.type != "template_string":
+            if name not in TAGS or args.type != "template_string" or _is_fragment(call):
                 return None
             recv = None
         elif fn.type == "member_expression":
@@ -554,6 +559,8 @@ class _Extractor:
                                 values = [(self.txt(q.child_by_field_name("key")).strip("'\""),
                                            q.child_by_field_name("value"))
                                           for q in val.named_children if q.type == "pair"]
+        if name in _FRAGMENT:
+            parts = [T.text(_FRAGMENT[name], None)] + parts
         consts = " ".join(p[1] for p in parts if p[0] == "t")
         has_ref = any(p[0] == "r" for p in parts)
         if not has_ref and not _SQLISH.search(consts):
@@ -691,6 +698,19 @@ def cast_of(node, data: bytes) -> tuple[str, Any] | None:
         if len(kids) == 1 and kids[0].type == "template_substitution" and kids[0].named_children:
             return "`${}`", kids[0].named_children[0]
     return None
+
+
+def _is_fragment(call) -> bool:
+    """A ``sql`...``` that is composed into another query (a value, an interpolation), not run."""
+    p = call.parent
+    while p is not None and p.type in _WRAPPERS:
+        p = p.parent
+    if p is None:
+        return False
+    if p.type in ("variable_declarator", "arguments", "array", "pair", "template_substitution",
+                  "ternary_expression", "binary_expression", "assignment_expression"):
+        return True
+    return False
 
 
 def _unescape(s: str) -> str:
