@@ -1,5 +1,7 @@
 """The demo's Node service: its planted JS/TS items found at the right file:line, its SQL real."""
 
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -51,3 +53,25 @@ def test_js_statements_prepare_on_the_demo_estate_except_the_planted_typo(demo_j
                 failures[(s.file, s.line)] = exc.sqlstate
     assert failures == {k: "42601" for k in unparsed}
     assert len([s for s in demo_js.statements if not s.dynamic]) >= 6
+
+
+def test_heal_check_shows_the_language_of_code_issues():
+    from heal_pipeline.check import code_language
+
+    assert [code_language(f) for f in ("a/b.py", "src/x.ts", "x.tsx", "y.mjs", "z.cjs", "w.jsx", None, "m.sql")] == \
+        ["python", "typescript", "typescript", "javascript", "javascript", "javascript", None, None]
+
+
+def test_code_change_sensor_sees_a_ts_change(tmp_path):
+    from heal_pipeline.defs.automation import CodeWatcher, changed_files
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/a.ts").write_text("export const a = 1;\n")
+    (tmp_path / "src/b.jsx").write_text("export const b = 1;\n")
+    (tmp_path / "notes.txt").write_text("x\n")
+    w = CodeWatcher()
+    before = w.snapshot([tmp_path])
+    assert sorted(Path(p).name for p in before) == ["a.ts", "b.jsx"]
+    (tmp_path / "src/a.ts").write_text("export const a = 22;\n")
+    after = w.snapshot([tmp_path])
+    assert [Path(p).name for p in changed_files(before, after)] == ["a.ts"]
