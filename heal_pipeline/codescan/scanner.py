@@ -451,7 +451,7 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         result.files_scanned = len(files)
         result.files_cached = hits
         _process([f for f in misses if f.lang == "python"], names, workers, parallel_threshold)
-        JS.process_files([f for f in misses if f.lang != "python"], js_names)
+        JS.process_files([f for f in misses if f.lang != "python"], js_names, workers, parallel_threshold)
         result.files_parsed = len(misses)
         new_rows = [(f.key, json.dumps(f.record, separators=(",", ":"), ensure_ascii=False))
                     for f in misses if f.key]

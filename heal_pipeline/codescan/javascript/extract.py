@@ -60,6 +60,7 @@ class JsNames:
 
     def __init__(self, configured: set[str] | frozenset[str] | None = None):
         extra = {n for n in (configured or ()) if n != "text"}
+        self.configured = set(configured) if configured is not None else None
         self.exact = set(DB_METHODS) | {n for n in extra if not n.endswith("*")}
         self.prefixes = tuple(n[:-1] for n in extra if n.endswith("*"))
         alts = sorted(re.escape(n) for n in self.exact | set(TAGS))

@@ -8,8 +8,12 @@ calls :func:`process_source` (bytes -> module record) and, after all files are k
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
+import multiprocessing
+import os
 import posixpath
+import threading
 import re
 from typing import Any, Callable
 
@@ -22,6 +26,7 @@ from heal_pipeline.model import CodeFinding, SqlStatement
 
 _EXT_ORDER = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 _DOLLAR = re.compile(r"\$(\d+)")
+_MAYBE_GENERATED = re.compile(rb"(?i)generated|do\s+not\s+edit")
 _EMPTY = {"lang": None, "imports": {}, "exports": {}, "helpers": {}, "sites": [], "untraced": []}
 
 
@@ -30,7 +35,7 @@ def process_source(data: bytes, rel: str, names: JsNames, with_sites: bool = Tru
     text, reason = decode_source(data)
     if text is None:
         return {"skip": reason}
-    header = generated_header(text)
+    header = generated_header(text) if _MAYBE_GENERATED.search(data, 0, 4096) else None
     if header is not None:
         return {"skip": f"generated file (header: {header})"}
     why = G.skip_reason(rel, text)
@@ -260,13 +265,53 @@ def _flavour(x: CodeFinding, lang: str) -> CodeFinding:
     return x
 
 
-def process_files(misses: list, names: JsNames) -> None:
-    """Fill ``record`` of each cache-miss JS/TS file (the scanner's ``_File`` objects)."""
-    for f in misses:
-        if f.record is not None:
-            continue
+def process_files(misses: list, names: JsNames, workers: int | None = None, threshold: int = 200) -> None:
+    """Fill ``record`` of each cache-miss JS/TS file (the scanner's ``_File`` objects); in worker
+    processes above ``threshold`` files, as the Python files are."""
+    todo = [f for f in misses if f.record is None]
+    n_workers = workers if workers is not None else (os.cpu_count() or 1)
+    if len(todo) > threshold and n_workers > 1:
         try:
-            f.record = process_source(f.data or b"", f.rel, names)
-        except Exception as exc:  # noqa: BLE001 - one bad file never aborts the scan
-            f.record = {"skip": f"scanner error: {type(exc).__name__}: {exc}"}
+            _parallel(todo, names, n_workers)
+            return
+        except (OSError, cf.process.BrokenProcessPool, RuntimeError):
+            pass  # sequential fallback (no fork available, the pool died)
+    for f in todo:
+        if f.record is None:
+            f.record = _one(f.data or b"", f.rel, names)
         f.data = None
+
+
+def _one(data: bytes, rel: str, names: JsNames) -> dict:
+    try:
+        return process_source(data, rel, names)
+    except Exception as exc:  # noqa: BLE001 - one bad file never aborts the scan
+        return {"skip": f"scanner error: {type(exc).__name__}: {exc}"}
+
+
+def _batch(batch: list[tuple[int, str, bytes]], sig: list[str] | None) -> list[tuple[int, dict]]:
+    names = JsNames(None if sig is None else set(sig))
+    return [(i, _one(data, rel, names)) for i, rel, data in batch]
+
+
+def _parallel(todo: list, names: JsNames, n_workers: int) -> None:
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        ctx = multiprocessing.get_context("fork")
+    elif "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    # the files that pass the prefilter carry the cost: spread them evenly
+    flags = [names.prefilter(f.data or b"") for f in todo]
+    order = [i for i, h in enumerate(flags) if h] + [i for i, h in enumerate(flags) if not h]
+    heavy = sum(flags)
+    size = max(8, min(64, heavy // (n_workers * 4) or 64))
+    batches = [[(i, todo[i].rel, todo[i].data or b"") for i in order[k:k + size]]
+               for k in range(0, len(order), size)]
+    sig = None if names.configured is None else sorted(names.configured)
+    with cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
+        for out in pool.map(_batch, batches, [sig] * len(batches)):
+            for i, rec in out:
+                todo[i].record = rec
+                todo[i].data = None
