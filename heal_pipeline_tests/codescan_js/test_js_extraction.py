@@ -1,6 +1,5 @@
 """Extraction per call style: the SQL text, where it is, its parameters, its language."""
 
-import pytest
 
 
 def test_node_postgres_literal_template_and_text_values_object(js):

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from heal_pipeline.codescan.javascript import grammar as G
-from heal_pipeline.codescan.javascript.extract import cast_of
+from heal_pipeline.codescan.javascript.nodes import cast_of
 from heal_pipeline.errors import HealError
 
 _JS_NODE_EXT = (".js", ".mjs", ".cjs")
