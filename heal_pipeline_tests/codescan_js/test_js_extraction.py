@@ -1,7 +1,6 @@
 """Extraction per call style: the SQL text, where it is, its parameters, its language."""
 
 
-
 def test_node_postgres_literal_template_and_text_values_object(js):
     r = js({"app.ts": """
         import { Pool } from "pg";
@@ -183,3 +182,20 @@ def test_python_and_js_files_with_identical_bytes_do_not_share_a_cache_record(js
     body = 'x = 1\n'
     r = js({"same.py": body, "same.js": body}, cache_dir=tmp_path / ".c")
     assert r.result.files_skipped == 0 and r.result.files_scanned == 2
+
+
+def test_typeorm_query_builder_raw_fragments(js):
+    r = js({"repo.ts": """
+        async function f(ds, id: string, name: string) {
+          const q = ds.getRepository(User).createQueryBuilder("u");
+          await ds.createQueryBuilder().select("u.id").from(User, "u").where("u.id = :id", { id }).getOne();
+          await ds.createQueryBuilder("u").where(`u.name = '${name}'`).andWhere("u.id IN (:...ids)", { ids: [1] }).getMany();
+          const filters = [1, 2].filter((x) => x > 1);
+          await q.where("u.id = :id", { id });
+        }
+    """})
+    calls = [(s.line, s.call) for s in r.stmts("repo.ts")]
+    assert calls == [(3, "where"), (4, "andWhere"), (4, "where")]  # a bare `q` receiver is not traced
+    assert r.stmt(3, "repo.ts").params[0].index == 1 and r.stmt(3, "repo.ts").statement_kind == "SELECT"
+    assert [(f.line, f.evidence["values"]) for f in r.kinds("unsafe_sql")] == [(4, ["name"])]
+    assert r.kinds("unparsed_sql") == []

@@ -40,6 +40,10 @@ _FRAGMENT = {"whereRaw": "SELECT 1 WHERE ", "orWhereRaw": "SELECT 1 WHERE ", "an
              "havingRaw": "SELECT 1 HAVING ", "orHavingRaw": "SELECT 1 HAVING ",
              "joinRaw": "SELECT 1 FROM _heal_hole_0 ", "orderByRaw": "SELECT 1 ORDER BY ",
              "groupByRaw": "SELECT 1 GROUP BY "}
+#: TypeORM query-builder methods whose first argument is a raw SQL fragment (``:name`` parameters)
+_QB_FRAGMENT = {"where": "SELECT 1 WHERE ", "andWhere": "SELECT 1 WHERE ", "orWhere": "SELECT 1 WHERE ",
+                "having": "SELECT 1 HAVING ", "andHaving": "SELECT 1 HAVING ", "orHaving": "SELECT 1 HAVING "}
+_SPREAD = re.compile(r":\.\.\.([A-Za-z_])")
 _REST_VALUES = frozenset({"$queryRawUnsafe", "$executeRawUnsafe"})
 _TAGGED_METHODS = frozenset({"$queryRaw", "$executeRaw"})
 _ITER_METHODS = frozenset({"forEach", "map", "flatMap", "filter", "reduce", "some", "every", "find"})
@@ -60,7 +64,7 @@ class JsNames:
         self.configured = set(configured) if configured is not None else None
         self.exact = set(DB_METHODS) | {n for n in extra if not n.endswith("*")}
         self.prefixes = tuple(n[:-1] for n in extra if n.endswith("*"))
-        alts = sorted(re.escape(n) for n in self.exact | set(TAGS))
+        alts = sorted(re.escape(n) for n in self.exact | set(TAGS) | {"createQueryBuilder"})
         alts += [re.escape(p) + r"[\w$]*" for p in self.prefixes]
         self._re = re.compile(rb"(?<![\w$])(?:" + "|".join(alts).encode() + rb")\s*[(`]")
         self.signature = ",".join(sorted(self.exact)) + "|" + ",".join(self.prefixes)
@@ -87,6 +91,24 @@ def extract(data: bytes, name: str, names: JsNames, *, with_sites: bool = True,
     tree = tree or G.parse(data, name)
     return _Extractor(data, names, G.language_of(name) or "javascript").run(tree, G.grammar_of(name),
                                                                              with_sites)
+
+
+def _in_query_builder(n, depth: int = 0) -> bool:
+    """Is ``n`` (a method receiver) a chain starting at ``createQueryBuilder(...)``?"""
+    while n is not None and depth < 40:
+        depth += 1
+        if n.type == "call_expression":
+            fn = n.child_by_field_name("function")
+            if _field_name(fn) == "createQueryBuilder":
+                return True
+            n = fn
+        elif n.type == "member_expression":
+            n = n.child_by_field_name("object")
+        elif n.type in ("parenthesized_expression", "await_expression", "non_null_expression"):
+            n = n.named_children[0] if n.named_children else None
+        else:
+            return False
+    return False
 
 
 class _Extractor:
@@ -466,9 +488,9 @@ class _Extractor:
             if prop is None:
                 return None
             name = prop.text.decode()
-            if name not in self.names:
-                return None
             recv = fn.child_by_field_name("object")
+            if name not in self.names and not (name in _QB_FRAGMENT and _in_query_builder(recv)):
+                return None
             if name == "unsafe" and (recv is None or recv.text not in (b"sql", b"this.sql")):
                 return None
         else:
@@ -476,7 +498,8 @@ class _Extractor:
         line, col = call.start_point[0] + 1, call.start_point[1] + 1
         func = _qualname(call)
         base = {"line": line, "col": col, "call": name, "function": func}
-        hint = "qmark" if name in _KNEX else None
+        qb = name in _QB_FRAGMENT and name not in self.names
+        hint = "qmark" if name in _KNEX else ("colon" if qb else None)
         values: list = []
         kind = "literal"
         if args.type == "template_string":
@@ -523,6 +546,11 @@ class _Extractor:
                 v0 = _unwrap(rest[0])
                 if v0 is not None and v0.type == "array":
                     values = [x for x in v0.named_children if x.type != "comment"]
+                elif v0 is not None and v0.type == "object" and qb:
+                    for p in v0.named_children:
+                        if p.type == "pair":
+                            values.append((self.txt(p.child_by_field_name("key")).strip("'\""),
+                                           p.child_by_field_name("value")))
                 elif v0 is not None and v0.type == "object" and kind != "object":
                     for p in v0.named_children:
                         if p.type != "pair":
@@ -538,8 +566,10 @@ class _Extractor:
                                 values = [(self.txt(q.child_by_field_name("key")).strip("'\""),
                                            q.child_by_field_name("value"))
                                           for q in val.named_children if q.type == "pair"]
-        if name in _FRAGMENT:
-            parts = [T.text(_FRAGMENT[name], None)] + parts
+        if qb:  # TypeORM's ":...ids" list parameter is one bound value
+            parts = [[p[0], _SPREAD.sub(r":\1", p[1]), *p[2:]] if p[0] == "t" else p for p in parts]
+        if name in _FRAGMENT or qb:
+            parts = [T.text((_QB_FRAGMENT if qb else _FRAGMENT)[name], None)] + parts
         consts = " ".join(p[1] for p in parts if p[0] == "t")
         has_ref = any(p[0] == "r" for p in parts)
         if not has_ref and not _SQLISH.search(consts):
