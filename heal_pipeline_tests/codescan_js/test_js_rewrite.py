@@ -151,3 +151,10 @@ def test_every_demo_cast_fix_applies_and_the_cast_is_gone(tmp_path):
     (h,) = [{"line": 2, "evidence": {"kind": "helper", "helper": "sessionUserKey"}}]
     with pytest.raises(JsFixError, match=r"still imported by src/sessions.ts:3"):
         plan_js_cast_fix(root / "src/ids.ts", h, source_dirs=[root])
+
+
+def test_diff_headers_use_the_relative_path(tmp_path):
+    p = write(tmp_path, "src/app.ts", "export const a = (u) => q(" + '"SELECT 1 FROM users WHERE id = $1"' + ", [Number(u)]);\n")
+    finding = {"line": 1, "evidence": {"kind": "python_cast", "cast": "Number"}}
+    _, diff = plan_js_cast_fix(p, finding, rel="src/app.ts")
+    assert diff.startswith("--- a/src/app.ts\n+++ b/src/app.ts\n")

@@ -20,10 +20,10 @@ __all__ = ["JsNames", "JsPostPass", "process_files", "process_source", "is_sourc
            "BUILD_DIRS", "plan_js_cast_fix", "check_js_syntax"]
 
 
-def plan_js_cast_fix(file_path, finding, *, source_dirs=None):  # noqa: D401 - thin lazy wrapper
+def plan_js_cast_fix(file_path, finding, *, source_dirs=None, rel=None):  # noqa: D401 - thin lazy wrapper
     """See :func:`heal_pipeline.codescan.javascript.rewrite.plan_js_cast_fix`."""
     from heal_pipeline.codescan.javascript.rewrite import plan_js_cast_fix as impl
-    return impl(file_path, finding, source_dirs=source_dirs)
+    return impl(file_path, finding, source_dirs=source_dirs, rel=rel)
 
 
 def check_js_syntax(path_or_text, name: str | None = None):

@@ -67,11 +67,12 @@ def _facts(finding: Any) -> dict:
 
 
 def plan_js_cast_fix(file_path: str | os.PathLike, finding: Any, *,
-                     source_dirs: list | tuple | None = None) -> tuple[str, str]:
+                     source_dirs: list | tuple | None = None, rel: str | None = None) -> tuple[str, str]:
     """(new text, unified diff) of the fix for one cast_workaround finding/issue in a JS/TS file.
 
     ``source_dirs``: for a ``helper`` fix, the roots searched for other modules still using an
-    exported helper (without them an exported helper is not removed).
+    exported helper (without them an exported helper is not removed). ``rel``: the path shown in
+    the diff headers (default: the file name).
     Raises :class:`JsFixError` (a HealError) with a one-line reason when the fix does not apply."""
     path = Path(file_path)
     try:
@@ -95,7 +96,7 @@ def plan_js_cast_fix(file_path: str | os.PathLike, finding: Any, *,
     err = G.first_error(G.parse(new, path.name))
     if err is not None and G.first_error(tree) is None:
         raise JsFixError(f"the edited {path.name} would not parse ({err[2]} at line {err[0]}): not changed")
-    rel = path.name
+    rel = rel or path.name
     diff = "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
                                         fromfile=f"a/{rel}", tofile=f"b/{rel}"))
     return after, diff
