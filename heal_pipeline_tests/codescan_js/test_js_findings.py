@@ -80,6 +80,7 @@ def test_id_helpers_local_and_imported(js):
     helpers = {(f.file, f.line): f for f in r.kinds("cast_workaround") if f.evidence["kind"] == "helper"}
     assert set(helpers) == {("ids.ts", 1), ("ids.ts", 4), ("app.ts", 2)}
     assert helpers[("ids.ts", 1)].evidence["call_sites"] == ["app.ts:4"]
+    assert helpers[("ids.ts", 1)].evidence["language"] == "typescript"
 
 
 def test_sql_casts_in_the_text(js):

@@ -18,7 +18,7 @@ import re
 from typing import Any, Callable
 
 from heal_pipeline.codescan import template as T
-from heal_pipeline.codescan.assemble import analyze_parts, finalize
+from heal_pipeline.codescan.assemble import analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.javascript import grammar as G
 from heal_pipeline.codescan.javascript.extract import JsNames, extract
 from heal_pipeline.codescan.python import decode_source, generated_header
@@ -94,7 +94,10 @@ class JsPostPass:
                 statements.append(stmt)
                 findings.extend(fnd)
                 uses.extend(use)
-        return statements, findings, uses
+        # cast-only helpers: JS/TS uses only name JS/TS helpers, so they are summarised here
+        for h in helper_findings(uses):
+            findings.append(_flavour(h, G.language_of(h.file) or "javascript"))
+        return statements, findings, []
 
     def site(self, f, site: dict, lang: str):
         analysis = site.get("a")
