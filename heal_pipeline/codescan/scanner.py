@@ -394,7 +394,7 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         for i, root in enumerate(roots):
             files.extend(_walk(i, root, matcher, skipped))
         salt = f"{SCANNER_VERSION}|{names.signature}|".encode()
-        js_salt = f"{SCANNER_VERSION}|js|{js_names.signature}|".encode()
+        js_salt = f"{SCANNER_VERSION}|{JS.VERSION}|{js_names.signature}|".encode()
         cached = cache.files()
         stats = cache.stats()
         new_stats: list[tuple] = []
