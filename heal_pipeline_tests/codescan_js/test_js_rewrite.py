@@ -158,3 +158,12 @@ def test_diff_headers_use_the_relative_path(tmp_path):
     finding = {"line": 1, "evidence": {"kind": "python_cast", "cast": "Number"}}
     _, diff = plan_js_cast_fix(p, finding, rel="src/app.ts")
     assert diff.startswith("--- a/src/app.ts\n+++ b/src/app.ts\n")
+
+
+def test_columns_count_characters_and_the_fix_finds_the_right_cast(tmp_path):
+    line = 'const é = 1; await pool.query("SELECT 1 FROM users WHERE id = $1 OR id = $2", [Number(a), Number(b)]);'
+    p = write(tmp_path, "app.js", f"async function f(pool, a, b) {{\n  {line}\n}}\n")
+    second = sorted((c for c in casts(tmp_path)), key=lambda c: c.col)[1]
+    assert second.col == 3 + line.index("Number(b)")
+    new, _ = plan_js_cast_fix(p, second)
+    assert "[Number(a), b]" in new

@@ -22,7 +22,7 @@ from heal_pipeline.codescan import template as T
 from heal_pipeline.codescan.javascript import grammar as G
 from heal_pipeline.codescan.javascript.nodes import (
     _BLOCKS, _FUNCS, _declarator_of, _field_name, _identifiers, _is_fragment,
-    _param_names, _qualname, _substitutions, _unescape, _unwrap, cast_of,
+    _param_names, _qualname, _substitutions, _unescape, _unwrap, cast_of, char_col,
 )
 
 #: member calls that run SQL (besides the configured names of the Python scanner)
@@ -495,7 +495,7 @@ class _Extractor:
                 return None
         else:
             return None
-        line, col = call.start_point[0] + 1, call.start_point[1] + 1
+        line, col = call.start_point[0] + 1, char_col(self.data, call)
         func = _qualname(call)
         base = {"line": line, "col": col, "call": name, "function": func}
         qb = name in _QB_FRAGMENT and name not in self.names
@@ -604,7 +604,7 @@ class _Extractor:
             return None
         got = cast_of(node, self.data)
         if got is not None:
-            return {"key": key, "cast": got[0], "line": node.start_point[0] + 1, "col": node.start_point[1] + 1,
+            return {"key": key, "cast": got[0], "line": node.start_point[0] + 1, "col": char_col(self.data, node),
                     "via": "cast", "start": node.start_byte, "end": node.end_byte}
         u = _unwrap(node)
         if u is not None and u.type == "call_expression":
@@ -613,7 +613,7 @@ class _Extractor:
             if fn is not None and fn.type == "identifier" and args is not None and len(args.named_children) == 1:
                 nm = fn.text.decode()
                 h = self.helpers.get(nm)
-                base = {"key": key, "line": u.start_point[0] + 1, "col": u.start_point[1] + 1, "via": "helper",
+                base = {"key": key, "line": u.start_point[0] + 1, "col": char_col(self.data, u), "via": "helper",
                         "helper": nm, "start": u.start_byte, "end": u.end_byte}
                 if h is not None:
                     return dict(base, cast=h["cast"], hline=h["line"], hcol=h["col"])

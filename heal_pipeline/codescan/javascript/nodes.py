@@ -189,3 +189,11 @@ def _qualname(n) -> str | None:
                     names.append(k.text.decode().strip("'\""))
         node = node.parent
     return ".".join(reversed(names)) or None
+
+
+def char_col(data: bytes, node) -> int:
+    """1-based column of ``node`` in characters (tree-sitter counts bytes), as the Python scanner."""
+    b = node.start_byte
+    start = data.rfind(b"\n", 0, b) + 1
+    chunk = data[start:b]
+    return (len(chunk.decode("utf-8", "replace")) if not chunk.isascii() else len(chunk)) + 1

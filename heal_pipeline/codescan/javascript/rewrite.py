@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from heal_pipeline.codescan.javascript import grammar as G
-from heal_pipeline.codescan.javascript.nodes import cast_of
+from heal_pipeline.codescan.javascript.nodes import cast_of, char_col
 from heal_pipeline.errors import HealError
 
 _JS_NODE_EXT = (".js", ".mjs", ".cjs")
@@ -128,7 +128,7 @@ def _cast_edit(tree, data: bytes, f: dict) -> tuple[int, int, bytes]:
 
     cands = _at_line(tree, f["line"], pred)
     if f["col"]:
-        exact = [n for n in cands if n.start_point[1] + 1 == f["col"]]
+        exact = [n for n in cands if char_col(data, n) == f["col"]]
         cands = exact or cands
     if not cands:
         what = f"{f['function']}()" if f["kind"] == "helper_call" else f"{f['cast']} cast"
