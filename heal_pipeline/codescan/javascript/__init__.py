@@ -15,11 +15,12 @@ JS/TS counterpart of ``python.py``:
 from heal_pipeline.codescan.javascript.extract import JsNames
 from heal_pipeline.codescan.javascript.grammar import BUILD_DIRS, EXTENSIONS, is_source, language_of
 from heal_pipeline.codescan.javascript.post import JsPostPass, process_files, process_source
+from heal_pipeline.codescan.javascript.rewrite import JsFixError
 
 #: part of the cache key of JS/TS module records: bump when the records change
 VERSION = "js-1"
 
-__all__ = ["VERSION", "JsNames", "JsPostPass", "process_files", "process_source", "is_source", "language_of", "EXTENSIONS",
+__all__ = ["VERSION", "JsFixError", "JsNames", "JsPostPass", "process_files", "process_source", "is_source", "language_of", "EXTENSIONS",
            "BUILD_DIRS", "plan_js_cast_fix", "check_js_syntax"]
 
 
