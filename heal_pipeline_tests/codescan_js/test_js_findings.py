@@ -156,3 +156,18 @@ def test_prefilter_matches_call_names_and_tags_only():
     assert n.prefilter(b"prisma.$queryRaw`x`")
     assert not n.prefilter(b"const querySelector = 1; mysql = 2")
     assert JsNames({"runSql"}).prefilter(b"db.runSql(")
+
+
+def test_generic_names_need_a_database_receiver(js):
+    r = js({"app.js": """
+        async function f(db, pool, list, promises, q) {
+          await Promise.any(promises);
+          list.any("select the first");
+          await db.one("SELECT id FROM users WHERE id = $1", [1]);
+          await this.pool.query(q);
+          await db.manyOrNone(q);
+          await list.query(q);
+        }
+    """})
+    assert [s.line for s in r.stmts("app.js")] == [4]
+    assert sorted(u.line for u in r.at("untraced_sql", file="app.js")) == [5, 6]

@@ -56,6 +56,16 @@ _DBISH = re.compile(r"(?i)(pool|client|db|conn|connection|knex|sequelize|prisma|
 _PARAM = object()  # lookup(): the name is a function parameter
 
 
+#: pg-promise method names too generic to trust on any receiver
+_SHORT = frozenset({"none", "one", "oneOrNone", "many", "manyOrNone", "any", "execute"})
+
+
+def _dbish(receiver: str) -> bool:
+    """Does a receiver expression (``this.pool``, ``db``, ``trx``) look like a database handle?"""
+    last = receiver.rsplit(".", 1)[-1].strip("()")
+    return _DBISH.search(last) is not None
+
+
 class JsNames:
     """Call names for JS/TS: the built-in driver methods plus the configured ones."""
 
@@ -493,6 +503,8 @@ class _Extractor:
                 return None
             if name == "unsafe" and (recv is None or recv.text not in (b"sql", b"this.sql")):
                 return None
+            if name in _SHORT and not _dbish(self.txt(recv) if recv is not None else ""):
+                return None  # pg-promise's one()/any()/none()… only on a database handle
         else:
             return None
         line, col = call.start_point[0] + 1, char_col(self.data, call)
@@ -533,7 +545,7 @@ class _Extractor:
             parts = self.parts(first, set(), None)
             if parts is None:
                 if _unwrap(first) is not None and _unwrap(first).type in ("identifier", "member_expression") \
-                        and (name != "query" or _DBISH.search(self.txt(recv or fn).split(".")[-1] or "")):
+                        and _dbish(self.txt(recv) if recv is not None else ""):
                     return dict(base, detail=f"SQL argument of {name}() could not be traced to its text "
                                              f"(`{self.txt(first)[:60]}`)", reason="not a constant")
                 return None
