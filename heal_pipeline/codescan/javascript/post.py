@@ -18,7 +18,7 @@ import re
 from typing import Any, Callable
 
 from heal_pipeline.codescan import template as T
-from heal_pipeline.codescan.assemble import analyze_parts, finalize, helper_findings
+from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.javascript import grammar as G
 from heal_pipeline.codescan.javascript.extract import JsNames, extract
 from heal_pipeline.codescan.python import decode_source, generated_header
@@ -26,6 +26,7 @@ from heal_pipeline.model import CodeFinding, SqlStatement
 
 _EXT_ORDER = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 _DOLLAR = re.compile(r"\$(\d+)")
+_MEMO: dict[str, dict] = {}  # per process: the same SQL text in several modules is analysed once
 _MAYBE_GENERATED = re.compile(rb"(?i)generated|do\s+not\s+edit")
 _EMPTY = {"lang": None, "imports": {}, "exports": {}, "helpers": {}, "sites": [], "untraced": []}
 
@@ -49,7 +50,13 @@ def process_source(data: bytes, rel: str, names: JsNames, with_sites: bool = Tru
         return {"skip": "too deeply nested to analyse"}
     for site in rec["sites"]:
         if T.is_resolved(site["parts"]):
-            site["a"] = analyze_parts(site["parts"], site["hint"])
+            key = analysis_key(site["parts"], site["hint"])
+            got = _MEMO.get(key)
+            if got is None:
+                if len(_MEMO) > 20000:
+                    _MEMO.clear()
+                got = _MEMO[key] = analyze_parts(site["parts"], site["hint"])
+            site["a"] = dict(got)  # finalize() memoises parsed facts on its copy
     return rec
 
 
@@ -271,6 +278,7 @@ def _flavour(x: CodeFinding, lang: str) -> CodeFinding:
 def process_files(misses: list, names: JsNames, workers: int | None = None, threshold: int = 200) -> None:
     """Fill ``record`` of each cache-miss JS/TS file (the scanner's ``_File`` objects); in worker
     processes above ``threshold`` files, as the Python files are."""
+    _MEMO.clear()  # one scan's memo only (forked workers inherit it)
     todo = [f for f in misses if f.record is None]
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     if len(todo) > threshold and n_workers > 1:
