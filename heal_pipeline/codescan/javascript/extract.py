@@ -586,8 +586,6 @@ class _Extractor:
         has_ref = any(p[0] == "r" for p in parts)
         if not has_ref and not _SQLISH.search(consts):
             return None
-        if recv is not None and name in ("query", "execute") and not _SQLISH.search(consts) and not has_ref:
-            return None
         site = dict(base, kind=kind, parts=parts, hint=hint, loop=self.loop_of(call), args=[])
         for i, v in enumerate(values):
             key, node = (v if isinstance(v, tuple) else (i, v))

@@ -27,7 +27,6 @@ from heal_pipeline.model import CodeFinding, SqlStatement
 _EXT_ORDER = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
 _DOLLAR = re.compile(r"\$(\d+)")
 _MEMO: dict[str, dict] = {}  # per process: the same SQL text in several modules is analysed once
-_MAYBE_GENERATED = re.compile(rb"(?i)generated|do\s+not\s+edit")
 _EMPTY = {"lang": None, "imports": {}, "exports": {}, "helpers": {}, "sites": [], "untraced": []}
 
 
@@ -36,7 +35,9 @@ def process_source(data: bytes, rel: str, names: JsNames, with_sites: bool = Tru
     text, reason = decode_source(data)
     if text is None:
         return {"skip": reason}
-    header = generated_header(text) if _MAYBE_GENERATED.search(data, 0, 4096) else None
+    head = data[:4096].lower()
+    maybe = b"generated" in head or b"do not edit" in head
+    header = generated_header(text) if maybe else None
     if header is not None:
         return {"skip": f"generated file (header: {header})"}
     why = G.skip_reason(rel, text)
