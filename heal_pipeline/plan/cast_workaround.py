@@ -59,6 +59,9 @@ def plan_cast_workaround(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixP
     path = locate_source(ctx, issue.file)
     if path is None or not issue.line:
         return blocked_plan(issue, f"source file {issue.file!r} not found under the source roots", tier="approval")
+    if not path.name.endswith(".py"):  # JS/TS: codescan.javascript.plan_js_cast_fix (to be wired by the lead)
+        return blocked_plan(issue, f"{issue.file}: JavaScript/TypeScript code fixes are not wired into the "
+                                   "planner yet (heal_pipeline.codescan.javascript.plan_js_cast_fix)", tier="approval")
     before = path.read_text(encoding="utf-8")
     edits: list[dict] = []
     diffs: list[str] = []
