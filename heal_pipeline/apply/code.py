@@ -43,6 +43,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 def parses(path: Path) -> str | None:
     """None when the file parses (LibCST and CPython's compiler), else the error."""
+    if path.suffix in (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts"):
+        from ..codescan.javascript import check_js_syntax
+
+        ok, detail = check_js_syntax(path)
+        return None if ok else f"{path.name}: {detail}"
     import libcst as cst  # lazy: heavy import, only code fixes need it
 
     text = path.read_text(encoding="utf-8")
