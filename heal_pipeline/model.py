@@ -589,3 +589,5 @@ class FixPlan:
     inferred: bool = False  # definition inferred from code usage, not from a migration
     notes: list[str] = field(default_factory=list)
     planned_at: str | None = None
+    # --- issue 15: HypoPG what-if estimate ({"status": "estimated" | "not estimated", statements…}) ---
+    whatif: dict[str, Any] = field(default_factory=dict)
