@@ -74,6 +74,9 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
                                   source_dirs=list(target.source_dirs)) as pctx:
                 plans = plan_issues(issues, snap, pctx)
             save_fix_plans(store, target.name, plans, context.run.run_id)
+            from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
+            shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,
+                                     pg_stat_statements=snap.pg_stat_statements)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fingerprint": p.fingerprint, "issue_type": p.issue_type, "tier": p.tier,
@@ -88,6 +91,7 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
         "blocked": dg.MetadataValue.int(sum(bool(p.blocked) for p in plans)),
         **{f"tier/{k}": dg.MetadataValue.int(v) for k, v in tiers.items()},
         "policy": dg.MetadataValue.text(policy.source),
+        **{k: (dg.MetadataValue.json(v) if k == "shadow/order" else dg.MetadataValue.int(v)) for k, v in shadow.items()},
         "how_to_apply": dg.MetadataValue.md(
             "Launch job **heal_apply** for this partition with run config\n\n"
             "```yaml\nops:\n  applied_fixes:\n    config:\n      approve: [\"<fingerprint>\", …]\n```"),

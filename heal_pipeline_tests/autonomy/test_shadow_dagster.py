@@ -1,0 +1,33 @@
+"""Shadow mode in a real scheduled-style run: heal_scan's fix_plan records what auto-apply would do."""
+
+import dagster as dg
+import psycopg
+
+from heal_pipeline.definitions import defs
+from heal_pipeline.defs.bootstrap import sync_partitions
+
+
+def test_fix_plan_records_shadow_rows_with_auto_apply_off(demo_copy, monkeypatch):
+    from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR
+
+    monkeypatch.setenv("HEAL_SOURCE_DIRS", str(APP_DIR))
+    monkeypatch.setenv("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
+    monkeypatch.setenv("HEAL_OBSERVATION_WINDOW", "0")
+    monkeypatch.setenv("HEAL_DATABASE_URL", demo_copy)
+    monkeypatch.setenv("HEAL_TARGET_NAME", "demo")
+    for v in ("HEAL_POLICY", "HEAL_STORE_URL", "HEAL_QUERY_LOG"):
+        monkeypatch.delenv(v, raising=False)
+    with dg.instance_for_test() as instance:
+        sync_partitions(instance, ["demo"])
+        scan = defs.resolve_job_def("heal_scan").execute_in_process(instance=instance, partition_key="demo")
+        assert scan.success
+        md = scan.asset_materializations_for_node("fix_plan")[0].metadata
+    order = md["shadow/order"].value
+    assert md["shadow/applies_now"].value == 0  # default policy: dry run, nothing applied
+    assert md["shadow/would_apply"].value == sum(r["would_apply"] for r in order) > 0
+    assert [r["position"] for r in order] == list(range(1, len(order) + 1))
+    with psycopg.connect(demo_copy) as conn:
+        rows = conn.execute("SELECT fingerprint, would_apply, applies_now, reason FROM heal.shadow_fixes "
+                            "WHERE run_id = %s ORDER BY position", (scan.run_id,)).fetchall()
+    assert len(rows) == len(order) and not any(r[2] for r in rows)
+    assert all(r[3] for r in rows if not r[1])  # every "would not" says why
