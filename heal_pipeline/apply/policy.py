@@ -30,6 +30,9 @@ A TOML (``tomllib``) or JSON file, named by ``HEAL_POLICY``::
     batch_pause = "10ms"                  # a bare number is seconds; units: ms s m h d w
     backup_max_rows = 5000000
 
+    [auto_after_approvals_by_type]        # per-type trust ramp (overrides auto_after_approvals)
+    stale_statistics = 0
+
     [tables."app.orders"]                 # per-table switches (globs), first match wins
     enabled = false
     [tables."analytics.*"]

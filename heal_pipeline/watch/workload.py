@@ -261,3 +261,37 @@ def _finish(store: psycopg.Connection, res: WatchResult, after: list[Figures], n
         "rollback_fix_id = %s, evaluated_at = %s WHERE watch_id = %s",
         (res.status, Jsonb(res.verdict) if res.verdict is not None else None, Jsonb([asdict(f) for f in after]),
          res.reason, res.rollback_fix_id, now, res.watch_id))
+
+
+# ---- one-call entry points for the Dagster wiring ----------------------------------------
+
+
+def watch_applied(results: Iterable[Any], plans: Iterable[FixPlan], target_dsn: str, store_dsn: str,
+                  policy: Any) -> list[dict[str, Any]]:
+    """Start a watch for every verified index/type fix among ``results`` (FixResult) of ``plans``."""
+    from ..db import connect
+    from ..store import open_store
+    from .shadow import is_watched
+
+    by_fp = {p.fingerprint: p for p in plans}
+    todo = [(r, by_fp[r.fingerprint]) for r in results
+            if r.status == "verified" and r.fix_id and r.fingerprint in by_fp and is_watched(by_fp[r.fingerprint])]
+    if not todo:
+        return []
+    out = []
+    with open_store(store_dsn) as store, connect(target_dsn, purpose="target database", autocommit=True) as target:
+        for r, p in todo:
+            out.append(start_watch(store, target, r.fix_id, p, policy))
+    return out
+
+
+def evaluate_due_watches(target_dsn: str, store_dsn: str, target_db: str, policy: Any, *,
+                         now: dt.datetime | None = None) -> list[WatchResult]:
+    """:func:`evaluate_due` with the normal rollback (:func:`heal_pipeline.apply.executor.rollback_fix`)."""
+    from ..apply.executor import rollback_fix
+    from ..db import connect
+    from ..store import open_store
+
+    with open_store(store_dsn) as store, connect(target_dsn, purpose="target database", autocommit=True) as target:
+        return evaluate_due(store, target, target_db, policy, now=now,
+                            rollback=lambda fid: rollback_fix(fid, target_dsn, store_dsn, policy=policy))

@@ -9,10 +9,10 @@ import datetime as dt
 import psycopg
 
 from heal_pipeline.apply import apply_plan
-from heal_pipeline.apply.executor import rollback_fix
 from heal_pipeline.store import open_store
 from heal_pipeline.watch.shadow import active_holds
-from heal_pipeline.watch.workload import Figures, Thresholds, evaluate, evaluate_due, read_figures, start_watch
+from heal_pipeline.watch.workload import (Figures, Thresholds, evaluate, evaluate_due_watches, read_figures,
+                                          start_watch, watch_applied)
 from heal_pipeline_tests.apply.helpers import TEST_POLICY, issue, make_plan
 
 TH = Thresholds(min_calls=10, mean_pct=20, total_pct=10, floor_ms=1.0)
@@ -74,17 +74,14 @@ def applied_index_fix(dsn, store_dsn, policy):
                                 object_name="watch_child_p_id_fkey", evidence={"columns": ["p_id"]}), policy)
     res = apply_plan(plan, dsn, store_dsn, policy)
     assert res.status == "verified", res.reason
-    with open_store(store_dsn) as store, psycopg.connect(dsn, autocommit=True) as target:
-        w = start_watch(store, target, res.fix_id, plan, policy)
+    [w] = watch_applied([res], [plan], dsn, store_dsn, policy)
     assert w["status"] == "watching" and w["statements"] >= 1
     return plan, res
 
 
 def judge(dsn, store_dsn, policy):
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=policy.watch_window_s + 1)
-    with open_store(store_dsn) as store, psycopg.connect(dsn, autocommit=True) as target:
-        return evaluate_due(store, target, "t", policy, now=later,
-                            rollback=lambda fid: rollback_fix(fid, dsn, store_dsn, policy=policy))
+    return evaluate_due_watches(dsn, store_dsn, "t", policy, now=later)
 
 
 def index_exists(dsn):
@@ -127,6 +124,14 @@ def test_planted_regression_is_reverted_and_held(fresh_dsn, store_dsn):
         assert status == "rolled_back" and rb == res.fix_id
         assert store.execute("SELECT status FROM heal.workload_watches").fetchone()[0] == "reverted_regression"
     assert judge(fresh_dsn, store_dsn, POLICY) == []  # judged once
+
+
+def test_not_due_yet_and_not_watched_fixes(fresh_dsn, store_dsn):
+    plan, res = applied_index_fix(fresh_dsn, store_dsn, POLICY)
+    assert evaluate_due_watches(fresh_dsn, store_dsn, "t", POLICY) == []  # the window has not passed
+    analyze = make_plan(fresh_dsn, issue("stale_statistics", schema_name="public", table_name="watch_child"))
+    assert watch_applied([dataclasses.replace(res, fingerprint=analyze.fingerprint)], [analyze], fresh_dsn,
+                         store_dsn, POLICY) == []  # ANALYZE is not an index/type change
 
 
 def test_without_pg_stat_statements_the_watch_cannot_run(fresh_dsn, store_dsn):
