@@ -53,23 +53,30 @@ SETUP = """
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE TABLE watch_parent (id int PRIMARY KEY);
 INSERT INTO watch_parent SELECT g FROM generate_series(1, 200) g;
-CREATE TABLE watch_child (id int PRIMARY KEY, p_id int REFERENCES watch_parent (id), pad text);
-INSERT INTO watch_child SELECT g, g % 200 + 1, repeat('x', 40) FROM generate_series(1, 60000) g;
+CREATE TABLE watch_child (id int PRIMARY KEY, p_id int REFERENCES watch_parent (id), status int, pad text);
+-- status 7 only on the rows of the last parent: independent-looking to the planner, correlated in fact
+INSERT INTO watch_child SELECT g, g % 200 + 1, CASE WHEN g % 200 + 1 = 200 THEN 7 ELSE g % 7 END, repeat('x', 40)
+  FROM generate_series(1, 100000) g;
 ANALYZE;
 """
-HOT = "SELECT count(*), pg_sleep(%s) FROM watch_child WHERE p_id = %s"
+# improves with an index on p_id (seq scan → index scan)
+LOOKUP = ("SELECT count(*) FROM watch_child WHERE p_id = %s", lambda i: (i % 200 + 1,))
+# gets worse with it: the planner walks the p_id index hoping for an early status = 7 row, which only
+# comes at the very end (9 ms seq scan + top-N sort before, ~30 ms index walk after, on this box)
+FIRST = ("SELECT id FROM watch_child WHERE status = %s ORDER BY p_id LIMIT 1", lambda i: (7,))
 
 
-def workload(dsn, n, sleep_s=0.0):
+def workload(dsn, n, statement):
+    q, args = statement
     with psycopg.connect(dsn, autocommit=True) as c:
         for i in range(n):
-            c.execute(HOT, (sleep_s, i % 200 + 1))
+            c.execute(q, args(i))
 
 
-def applied_index_fix(dsn, store_dsn, policy):
+def applied_index_fix(dsn, store_dsn, policy, statement=LOOKUP):
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute(SETUP)
-    workload(dsn, 25)
+    workload(dsn, 25, statement)
     plan = make_plan(dsn, issue("fk_without_index", schema_name="public", table_name="watch_child",
                                 object_name="watch_child_p_id_fkey", evidence={"columns": ["p_id"]}), policy)
     res = apply_plan(plan, dsn, store_dsn, policy)
@@ -95,7 +102,7 @@ POLICY = dataclasses.replace(TEST_POLICY, watch_min_calls=20, regression_floor_m
 
 def test_improving_index_is_kept_with_its_figures(fresh_dsn, store_dsn):
     applied_index_fix(fresh_dsn, store_dsn, POLICY)
-    workload(fresh_dsn, 25)  # index scans now
+    workload(fresh_dsn, 25, LOOKUP)  # index scans now
     [res] = judge(fresh_dsn, store_dsn, POLICY)
     assert res.status == "improved", res.verdict
     assert res.verdict["improved_statements"] and res.verdict["total_change_pct"] < -10
@@ -105,13 +112,14 @@ def test_improving_index_is_kept_with_its_figures(fresh_dsn, store_dsn):
 
 
 def test_planted_regression_is_reverted_and_held(fresh_dsn, store_dsn):
-    plan, res = applied_index_fix(fresh_dsn, store_dsn, POLICY)
+    plan, res = applied_index_fix(fresh_dsn, store_dsn, POLICY, FIRST)
     assert index_exists(fresh_dsn)
-    # the planted regression: the same statement (same queryid) now sleeps 20 ms per call after the change
-    workload(fresh_dsn, 25, sleep_s=0.02)
+    # the planted regression: the new FK index makes the planner pick a worse plan for FIRST
+    workload(fresh_dsn, 25, FIRST)
     [w] = judge(fresh_dsn, store_dsn, POLICY)
     assert w.status == "reverted_regression", (w.reason, w.verdict)
-    assert w.verdict["regressed_statements"][0]["mean_after_ms"] > 20
+    worst = w.verdict["regressed_statements"][0]
+    assert "ORDER BY p_id" in worst["query"] and worst["mean_after_ms"] > 1.5 * worst["mean_before_ms"]
     assert w.rollback_fix_id and not index_exists(fresh_dsn)
     with open_store(store_dsn) as store:
         assert plan.fingerprint in active_holds(store, "t")
