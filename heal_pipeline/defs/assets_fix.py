@@ -73,6 +73,9 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
                                   source_dirs=list(target.source_dirs)) as pctx:
                 plans = plan_issues(issues, snap, pctx)
+                from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
+                annotate_plans(plans, issues, snap, pctx,
+                               getattr(load_code_scan(store, target.name), "statements", None) or ())
             save_fix_plans(store, target.name, plans, context.run.run_id)
             from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
             shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,

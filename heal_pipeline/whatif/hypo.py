@@ -297,3 +297,23 @@ def whatif_rule(plan: Any, issue: Any, snap: Any, ctx: Any) -> None:
     plan.whatif = w.to_dict()
     if w.status != "estimated":
         plan.notes.append(f"what-if: {NOT_ESTIMATED} ({w.reason})")
+
+
+def annotate_plans(plans: list[Any], issues: list[Any], snap: Any, ctx: Any,
+                   code_statements: Iterable[Any] = ()) -> int:
+    """:func:`whatif_rule` over every plan (the caller's hook until it is one of the planning RULES);
+    returns how many plans got an estimate ("estimated" or "not estimated")."""
+    by_fp = {i.fingerprint: i for i in issues}
+    if not hasattr(ctx, "code_statements"):
+        ctx.code_statements = list(code_statements)
+    n = 0
+    for p in plans:
+        issue = by_fp.get(p.fingerprint)
+        if issue is None:
+            continue
+        try:
+            whatif_rule(p, issue, snap, ctx)
+        except psycopg.Error as exc:  # never fails planning: the estimate is evidence, not a gate
+            p.whatif = {"status": NOT_ESTIMATED, "reason": f"what-if failed: {first_line(exc)}"}
+        n += bool(p.whatif)
+    return n

@@ -31,3 +31,7 @@ def test_fix_plan_records_shadow_rows_with_auto_apply_off(demo_copy, monkeypatch
                             "WHERE run_id = %s ORDER BY position", (scan.run_id,)).fetchall()
     assert len(rows) == len(order) and not any(r[2] for r in rows)
     assert all(r[3] for r in rows if not r[1])  # every "would not" says why
+    with psycopg.connect(demo_copy) as conn:
+        whatif = [p for (p,) in conn.execute("SELECT plan FROM heal.fix_plans WHERE issue_type = 'fk_without_index'")]
+    # the embedded PostgreSQL 18 has no HypoPG: index plans say "not estimated", their tier unchanged
+    assert whatif and all(p["whatif"]["status"] == "not estimated" and p["tier"] == "auto" for p in whatif)
