@@ -69,6 +69,8 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             snap = previous_snapshot(store, target.name)
             if snap is None:
                 raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
+            from ..watch.workload import evaluate_due_watches  # issue 15: judge due watches, revert regressions
+            judged = evaluate_due_watches(target.dsn, target.store_dsn, target.name, policy)
             issues = load_open_issues(store, target.name, fixable_only=True)
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
                                   source_dirs=list(target.source_dirs)) as pctx:
@@ -95,6 +97,9 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
         **{f"tier/{k}": dg.MetadataValue.int(v) for k, v in tiers.items()},
         "policy": dg.MetadataValue.text(policy.source),
         **{k: (dg.MetadataValue.json(v) if k == "shadow/order" else dg.MetadataValue.int(v)) for k, v in shadow.items()},
+        **{f"watch/{st}": dg.MetadataValue.int(sum(w.status == st for w in judged))
+           for st in ("improved", "kept", "reverted_regression", "revert_failed", "inconclusive", "watching")},
+        "watch/results": dg.MetadataValue.json([w.metadata() for w in judged]),
         "how_to_apply": dg.MetadataValue.md(
             "Launch job **heal_apply** for this partition with run config\n\n"
             "```yaml\nops:\n  applied_fixes:\n    config:\n      approve: [\"<fingerprint>\", …]\n```"),
@@ -175,6 +180,8 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
                     or (p.tier == "auto" and "auto" in policy.auto_apply_tiers and not policy.dry_run)]
             results = apply_plans(todo, target.dsn, target.store_dsn, policy, context.run.run_id,
                                   approve=approved, redetect=lambda p: _redetector(target, store, p))
+            from ..watch.workload import watch_applied  # issue 15: measure the workload after index/type fixes
+            watches = watch_applied(results, todo, target.dsn, target.store_dsn, policy)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fix_id": r.fix_id if r.fix_id is not None else -1, "fingerprint": r.fingerprint,
@@ -194,6 +201,7 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         **{f"status/{s}": dg.MetadataValue.int(sum(r.status == s for r in results))
            for s in ("verified", "failed", "skipped")},
         "policy": dg.MetadataValue.text(policy.source),
+        "watches": dg.MetadataValue.json(watches),
         "how_to_roll_back": dg.MetadataValue.md(
             "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
             "      fix_id: <fix_id>\n      target_db: <target>\n```\nor run `heal rollback <fix_id>`."),
