@@ -178,6 +178,9 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
             # auto-tier plans go through when the policy allows them; everything else only if approved
             todo = [p for p in plans if p.fingerprint in approved
                     or (p.tier == "auto" and "auto" in policy.auto_apply_tiers and not policy.dry_run)]
+            from ..watch.shadow import autonomy_gate  # issue 15: holds, trust ramp, unwatchable changes
+            todo, held_back = autonomy_gate(store, target.name, todo, policy, approved,
+                                            getattr(previous_snapshot(store, target.name), "pg_stat_statements", None))
             results = apply_plans(todo, target.dsn, target.store_dsn, policy, context.run.run_id,
                                   approve=approved, redetect=lambda p: _redetector(target, store, p))
             from ..watch.workload import watch_applied  # issue 15: measure the workload after index/type fixes
@@ -202,6 +205,7 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
            for s in ("verified", "failed", "skipped")},
         "policy": dg.MetadataValue.text(policy.source),
         "watches": dg.MetadataValue.json(watches),
+        "held_back": dg.MetadataValue.json(held_back),
         "how_to_roll_back": dg.MetadataValue.md(
             "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
             "      fix_id: <fix_id>\n      target_db: <target>\n```\nor run `heal rollback <fix_id>`."),

@@ -134,3 +134,29 @@ def shadow_metadata(store: psycopg.Connection, target_db: str, plans: list[FixPl
             "shadow/applies_now": sum(r.applies_now for r in rows),
             "shadow/held_back": sum(not r.would_apply for r in rows),
             "shadow/order": [r.to_dict() for r in rows]}
+
+
+def autonomy_gate(store: psycopg.Connection, target_db: str, plans: list[FixPlan], policy: Policy,
+                  approved: Iterable[str] = (), pg_stat_statements: str | None = "ok"
+                  ) -> tuple[list[FixPlan], list[dict[str, Any]]]:
+    """Split the plans a run would apply into (kept, held back with the reason).
+
+    Unapproved plans are held back by an active hold (after a regression revert), the trust ramp, or a
+    workload watch that cannot run; a plan a human approved in this run goes through (the executor's
+    own gates still apply to it).
+    """
+    ok = set(approved)
+    approvals = verified_approvals(store, target_db)
+    holds = active_holds(store, target_db)
+    kept, held = [], []
+    for p in plans:
+        reason = None
+        if p.fingerprint not in ok:
+            reason = (("held after a regression revert (heal.fix_holds)" if p.fingerprint in holds else None)
+                      or trust_ramp_reason(policy, p, approvals.get(p.issue_type, 0))
+                      or watch_tier_reason(p, pg_stat_statements))
+        if reason:
+            held.append({"fingerprint": p.fingerprint, "issue_type": p.issue_type, "reason": reason})
+        else:
+            kept.append(p)
+    return kept, held

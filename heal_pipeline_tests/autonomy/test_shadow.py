@@ -75,3 +75,21 @@ def test_shadow_rows_in_the_store(make_db):
     d = {r[0]: r for r in rows}
     assert len(rows) == 3 and d["s"][1] is True and d["s"][2] is False and d["s"][4] == "test-policy"
     assert "held" in d["held"][3] and "trust ramp" in d["b"][3]
+
+
+def test_autonomy_gate_holds_back_unapproved_auto_plans(make_db):
+    from heal_pipeline.watch.shadow import autonomy_gate
+
+    store_dsn = make_db(prefix="heal_t_store_")
+    with open_store(store_dsn) as store:
+        store.execute("INSERT INTO heal.fix_holds (target_db, fingerprint, held_until, reason) "
+                      "VALUES ('db', 'held', now() + interval '7 days', 'regression')")
+        store.execute("INSERT INTO heal.fix_holds (target_db, fingerprint, held_until, reason) "
+                      "VALUES ('db', 'expired', now() - interval '1 day', 'regression')")
+        policy = policy_from_dict({"auto_after_approvals_by_type": {"table_bloat": 1}})
+        plans = [plan("held"), plan("expired"), plan("bloat", issue_type="table_bloat"),
+                 plan("idx", issue_type="fk_without_index", op="create_index"), plan("ok")]
+        kept, held = autonomy_gate(store, "db", plans, policy, approved={"bloat"}, pg_stat_statements="not_installed")
+    assert [p.fingerprint for p in kept] == ["expired", "bloat", "ok"]  # approval overrides the ramp
+    reasons = {h["fingerprint"]: h["reason"] for h in held}
+    assert set(reasons) == {"held", "idx"} and "held" in reasons["held"] and "watch" in reasons["idx"]
