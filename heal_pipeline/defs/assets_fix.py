@@ -79,8 +79,7 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
                                   statements=list(scan.statements) if scan else []) as pctx:
                 plans = plan_issues(issues, snap, pctx)
                 from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
-                annotate_plans(plans, issues, snap, pctx,
-                               getattr(load_code_scan(store, target.name), "statements", None) or ())
+                annotate_plans(plans, issues, snap, pctx, list(scan.statements) if scan else ())
             save_fix_plans(store, target.name, plans, context.run.run_id)
             from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
             shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,
