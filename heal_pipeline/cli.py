@@ -50,14 +50,21 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     dsn = args.dsn or settings.database_url
     if not dsn:
         raise HealError("no target database: set HEAL_DATABASE_URL or pass --dsn")
-    snap = take_snapshot(dsn, target_db=default_target_name(dsn))
+    if dsn.startswith("sqlite:"):
+        from .sqlite.target import sqlite_path
+        from .sqlite.snapshot import take_sqlite_snapshot
+
+        snap = take_sqlite_snapshot(sqlite_path(dsn, name="--dsn"), target_db=default_target_name(dsn))
+    else:
+        snap = take_snapshot(dsn, target_db=default_target_name(dsn))
     out = {"target_db": snap.target_db, "server_version": snap.server_version,
            "content_hash": snap.content_hash(), "counts": snap.counts(),
            "pg_stat_statements": snap.pg_stat_statements, "unavailable": snap.unavailable}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{snap.target_db}: PostgreSQL {snap.server_version}, hash {out['content_hash'][:12]}")
+        engine = "" if snap.engine == "sqlite" else "PostgreSQL "
+        print(f"{snap.target_db}: {engine}{snap.server_version}, hash {out['content_hash'][:12]}")
         for k, v in out["counts"].items():
             print(f"  {k:<14}{v:>8}")
         for k, v in snap.unavailable.items():

@@ -190,6 +190,7 @@ class Snapshot:
     # what could not be read, e.g. {"statements": "permission denied ..."}: never silently clean
     unavailable: dict[str, str] = field(default_factory=dict)
     query_count: int = 0  # catalog round trips used
+    engine: str = "postgresql"  # "postgresql" | "sqlite" (heal_pipeline.sqlite fills the latter)
 
     # ---- lookups -------------------------------------------------------------
     def table(self, schema: str, name: str) -> Table | None:

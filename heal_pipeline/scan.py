@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, is_sqlite_url
 from .db import connect
 from .detect import DetectContext, DetectionResult, RULES, Thresholds, run_detection
 from .errors import HealError
@@ -67,6 +67,10 @@ class ScanOutcome:
 def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
                 coverage_s: float | None = None) -> ScanOutcome:
     """Snapshot + code scan + detection in process, writing nothing anywhere (``heal check``)."""
+    if is_sqlite_url(target.dsn):
+        from .sqlite.scan import scan_sqlite_target  # noqa: PLC0415
+
+        return scan_sqlite_target(target, cache_dir=cache_dir, failed=failed)
     t = {}
     t0 = time.perf_counter()
     snap = take_snapshot(target.dsn, target_db=target.name)
