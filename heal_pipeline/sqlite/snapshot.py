@@ -61,7 +61,7 @@ def snapshot_from_sqlite(conn, *, target_db: str, database: str) -> Snapshot:
         "(SELECT page_count FROM pragma_page_count), (SELECT page_size FROM pragma_page_size), "
         "(SELECT journal_mode FROM pragma_journal_mode)").fetchone()
     q += 1
-    vt = version_tuple(conn)
+    vt = version_tuple(conn, version)
     snap = Snapshot(target_db=target_db, database=database, server_version=f"SQLite {version}",
                     server_version_num=vt[0] * 1_000_000 + vt[1] * 1000 + (vt[2] if len(vt) > 2 else 0),
                     taken_at=datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),

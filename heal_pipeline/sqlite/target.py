@@ -143,6 +143,6 @@ def open_write(path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3
     return conn
 
 
-def version_tuple(conn: sqlite3.Connection) -> tuple[int, ...]:
-    v = conn.execute("SELECT sqlite_version()").fetchone()[0]
+def version_tuple(conn: sqlite3.Connection, version: str | None = None) -> tuple[int, ...]:
+    v = version or conn.execute("SELECT sqlite_version()").fetchone()[0]
     return tuple(int(x) for x in v.split(".")[:3])
