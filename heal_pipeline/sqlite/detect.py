@@ -137,9 +137,8 @@ class SqliteDetector:
                               "sources": [{"kind": "declared_fk", "constraint": con.name}]})
         if self.code is None:
             self.not_checked("type_mismatch", "code not scanned: implicit relationships not checked")
-            return
         declared = _fk_pairs(snap)
-        for (child, parent), sources in sorted(self.code_joins().items()):
+        for (child, parent), sources in sorted(self.code_joins().items() if self.code is not None else ()):
             if child in declared:
                 continue
             ca, cb = snap.column(SCHEMA, *child), snap.column(SCHEMA, *parent)
