@@ -73,6 +73,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_build(args: argparse.Namespace) -> int:
+    if getattr(args, "sqlite", None):  # a SQLite slice of the estate (heal_pipeline.sqlite.demo)
+        from .sqlite.demo import build_sqlite_demo
+
+        print(json.dumps(build_sqlite_demo(args.sqlite, replace=args.replace)))
+        return 0
     from .demo.estate import build_estate
 
     admin = args.dsn
@@ -112,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", default="heal_demo")
     build.add_argument("--replace", action="store_true",
                        help="rebuild an existing demo database (only one heal created as a demo)")
+    build.add_argument("--sqlite", metavar="PATH", help="write a SQLite demo file (with app/ and migrations/) instead")
     build.set_defaults(func=cmd_demo_build)
 
     for register in _extensions():

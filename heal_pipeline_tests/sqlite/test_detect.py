@@ -141,3 +141,19 @@ def test_sqlglot_reads_sqlite_only_syntax():
     f = analyze("INSERT INTO t (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET b = excluded.b RETURNING a")
     assert f.error is None and f.tables == {"t"}
     assert analyze("SELEC nonsense FROM").error
+
+
+def test_cli_demo_build_sqlite(tmp_path, capsys):
+    from heal_pipeline.cli import main
+
+    path = tmp_path / "d.db"
+    assert main(["demo", "build", "--sqlite", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dsn"] == f"sqlite:///{path}" and (tmp_path / "app" / "shop.py").exists()
+    assert main(["demo", "build", "--sqlite", str(path)]) == 2  # exists: refuses without --replace
+    assert "--replace" in capsys.readouterr().err
+    assert main(["demo", "build", "--sqlite", str(path), "--replace"]) == 0
+    other = tmp_path / "app.db"
+    make_file(other, "CREATE TABLE precious (a);")
+    assert main(["demo", "build", "--sqlite", str(other), "--replace"]) == 2  # not heal's: never replaced
+    assert "not a heal demo file" in capsys.readouterr().err
