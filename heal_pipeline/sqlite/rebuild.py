@@ -6,7 +6,8 @@
 converts losslessly (refuse with samples);  5. ``CREATE TABLE heal_new_X`` from X's own SQL with the
 new types;  6. copy with conversion (rowid kept);  7. ``DROP TABLE X``;  8. rename;  9. recreate
 indexes, triggers, views;  10. ``PRAGMA foreign_key_check``: no violation that was not there before;
-11. row count + per-row checksums on the key, in the new representation, equal before and after;
+11. row count equal and every row, joined on its key, equal to its converted original; the post-fix
+per-row image (key → hash) taken for rollback;
 12. ``COMMIT``, then restore ``foreign_keys``. Any failure before COMMIT rolls everything back, and a
 killed process leaves the journal, which SQLite replays on the next open: the file is before or after.
 """
@@ -114,7 +115,8 @@ def retyped_create_sql(create_sql: str, new_name: str, types: dict[str, str]) ->
 
 
 def row_hash(row: tuple) -> str:
-    return hashlib.blake2b(repr(tuple((type(v).__name__, v) for v in row)).encode(), digest_size=12).hexdigest()
+    # repr tells SQLite's storage classes apart (5, 5.0, '5', b'5', None): a value change or a type change
+    return hashlib.blake2b(repr(row).encode(), digest_size=10).hexdigest()
 
 
 def key_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], bool]:
@@ -128,7 +130,7 @@ def key_columns(conn: sqlite3.Connection, table: str) -> tuple[list[str], bool]:
 
 
 def table_image(conn: sqlite3.Connection, table: str, select: str | None = None,
-                types: dict[str, str] | None = None) -> tuple[int, str, dict]:
+                types: dict[str, str] | None = None, keep: bool = True) -> tuple[int, str, dict]:
     """(rows, checksum, {key: row hash}) — select defaults to every stored column of the table; with
     ``types`` the key columns are converted too (the image in the post-fix representation)."""
     keys, _ = key_columns(conn, table)
@@ -141,11 +143,13 @@ def table_image(conn: sqlite3.Connection, table: str, select: str | None = None,
     image: dict = {}
     h = hashlib.blake2b(digest_size=16)
     n = 0
+    nk = len(keys)
     for row in conn.execute(f"SELECT {keysel}, {sel} FROM {q(table)} ORDER BY {keysel}"):
-        k = row[:len(keys)]
-        rh = row_hash(row[len(keys):])
-        image[k if len(k) > 1 else k[0]] = rh
-        h.update(repr(k).encode() + rh.encode())
+        k = row[:nk] if nk > 1 else row[0]
+        rh = hashlib.blake2b(repr(row[nk:]).encode(), digest_size=10).hexdigest()
+        if keep:
+            image[k] = rh
+        h.update(f"{k!r}{rh}".encode())
         n += 1
     return n, h.hexdigest(), image
 
@@ -222,8 +226,8 @@ def _rebuild_locked(conn, table, types, pause) -> RebuildResult:
                           f"{', '.join(repr(s) for s in samples)}; nothing was changed", samples)
     fk_before = set(conn.execute("SELECT \"table\", fkid, parent, rowid FROM pragma_foreign_key_check"))
     conv = ", ".join(f"CAST({q(c)} AS {types[c]})" if c in types else q(c) for c in stored)
-    before_n, before_sum, _ = table_image(conn, table, conv, types)
-    _keys, is_rowid = key_columns(conn, table)
+    keys, is_rowid = key_columns(conn, table)
+    before_n = conn.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0]
     new = NEW_PREFIX + table
     conn.execute(f"DROP TABLE IF EXISTS {q(new)}")
     conn.execute(retyped_create_sql(create_sql, new, types))  # step 5
@@ -232,6 +236,17 @@ def _rebuild_locked(conn, table, types, pause) -> RebuildResult:
     conn.execute(f"INSERT INTO {q(new)} ({rid}{', '.join(q(c) for c in stored)}) "
                  f"SELECT {rid}{conv} FROM {q(table)}")  # step 6
     copy_s = time.perf_counter() - t_copy
+    # step 11 (first half): every row, joined on its key, equals the old row converted — in SQL
+    def conv_of(c: str) -> str:
+        return f"CAST(o.{q(c)} AS {types[c]})" if c in types else f"o.{q(c)}"
+    on = "n.rowid = o.rowid" if is_rowid else " AND ".join(f"n.{q(k)} IS {conv_of(k)}" for k in keys)
+    differ = " OR ".join(f"n.{q(c)} IS NOT {conv_of(c)}" for c in stored) or "0"
+    new_n, bad = conn.execute(
+        f"SELECT (SELECT count(*) FROM {q(new)}), (SELECT count(*) FROM {q(new)} n JOIN {q(table)} o ON {on} "
+        f"WHERE {differ})").fetchone()
+    if new_n != before_n or bad:
+        raise SqliteError(f"verification failed on {table}: {before_n} rows before, {new_n} copied, {bad} "
+                          "differing from their converted original; rolled back")
     if pause is not None:
         pause("copied")
     for name, _sql in views:
@@ -247,8 +262,8 @@ def _rebuild_locked(conn, table, types, pause) -> RebuildResult:
     if new_violations:
         raise Refused(f"the rebuild of {table} would add {len(new_violations)} foreign key violation(s), e.g. "
                       f"{sorted(new_violations, key=repr)[:3]}; rolled back", sorted(new_violations, key=repr)[:SAMPLE])
-    after_n, after_sum, image = table_image(conn, table)  # step 11
-    if (after_n, after_sum) != (before_n, before_sum):
-        raise SqliteError(f"verification failed on {table}: {before_n} rows/{before_sum[:12]} before, "
-                          f"{after_n} rows/{after_sum[:12]} after; rolled back")
+    # step 11 (second half): the post-fix per-row image on the key (rollback keeps rows that differ)
+    after_n, after_sum, image = table_image(conn, table)
+    if after_n != before_n:
+        raise SqliteError(f"verification failed on {table}: {before_n} rows before, {after_n} after; rolled back")
     return RebuildResult(table, after_n, 0.0, copy_s, 0, after_sum, image)

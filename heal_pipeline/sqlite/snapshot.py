@@ -75,8 +75,10 @@ def snapshot_from_sqlite(conn, *, target_db: str, database: str) -> Snapshot:
     # 1. objects (+ pragma_table_list's type/strict/without-rowid from 3.37.0 on)
     if vt >= (3, 37, 0):
         rows = conn.execute(
+            # MATERIALIZED: joined directly, the pragma is re-evaluated per row (2.8 s at 1,000 tables)
+            "WITH tl AS MATERIALIZED (SELECT name, type, wr, strict FROM pragma_table_list WHERE schema = 'main') "
             "SELECT s.type, s.name, s.tbl_name, s.sql, tl.type, tl.wr, tl.strict FROM sqlite_schema s "
-            "LEFT JOIN pragma_table_list tl ON tl.schema = 'main' AND tl.name = s.name").fetchall()
+            "LEFT JOIN tl ON tl.name = s.name").fetchall()
     else:  # older: parse the options out of the CREATE TABLE text
         rows = [(ty, n, tb, s, None, 1 if s and _WITHOUT_ROWID.search(s) else 0,
                  1 if s and _STRICT.search(s) else 0)
