@@ -196,3 +196,46 @@ def test_sigkill_mid_rebuild_leaves_before_and_next_run_converges(tmp_path):
     assert r.rows == 20_000
     assert c.execute("SELECT typeof(v), count(*) FROM big GROUP BY 1").fetchall() == [("integer", 20_000)]
     c.close()
+
+
+def test_backup_includes_wal_content_while_the_app_runs(tmp_path):
+    from heal_pipeline.sqlite.backup import take_backup
+    from heal_pipeline.sqlite.target import open_write
+
+    db = make_file(tmp_path / "w.db", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);", wal=True)
+    app = sqlite3.connect(db)
+    app.execute("PRAGMA wal_autocheckpoint = 0")
+    app.executemany("INSERT INTO t VALUES (?, ?)", ((i, str(i)) for i in range(1000)))
+    app.commit()  # committed, still only in w.db-wal
+    assert (tmp_path / "w.db-wal").stat().st_size > 0
+    conn = open_write(db)
+    bak, _s = take_backup(conn, tmp_path, "w")
+    conn.close()
+    b = sqlite3.connect(bak)
+    assert b.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+    assert b.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    b.close()
+    app.close()
+
+
+def test_rollback_of_create_table_and_add_column_never_deletes_data(demo, demo_target, tmp_path):
+    path = Path(demo["path"])
+    plans = _plans(demo_target, path)
+    results = {}
+    for key in [("missing_table", "refunds", None), ("missing_column", "orders", "discount"),
+                ("fk_without_index", "orders", None)]:
+        results[key] = (plans[key], apply_plan(plans[key], path, tmp_path / "home"))
+    c = sqlite3.connect(path)
+    c.execute("INSERT INTO refunds (order_id, amount) VALUES (1, 2.5)")
+    c.execute("UPDATE orders SET discount = 0.1 WHERE id = 7")
+    c.commit()
+    c.close()
+    outs = {k: rollback(p, r, path) for k, (p, r) in results.items()}
+    assert outs[("fk_without_index", "orders", None)]["status"] == "rolled_back"
+    assert outs[("missing_table", "refunds", None)]["status"] == "rolled_back_with_conflicts"
+    assert outs[("missing_column", "orders", "discount")]["conflicts"][0]["keys"] == [7]
+    c = sqlite3.connect(path)
+    assert c.execute("SELECT count(*) FROM refunds").fetchone() == (1,)  # kept
+    assert c.execute("SELECT discount FROM orders WHERE id = 7").fetchone() == (0.1,)
+    assert "orders_user_id_idx" not in {r[0] for r in c.execute("SELECT name FROM sqlite_schema")}
+    c.close()
