@@ -131,7 +131,7 @@ def _extensions():
     import importlib.util
 
     out = []
-    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli"):
+    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli", "heal_pipeline.sqlite.cli"):
         if importlib.util.find_spec(mod) is None:  # not built yet; a broken module still fails loudly
             continue
         m = importlib.import_module(mod)

@@ -239,3 +239,28 @@ def test_rollback_of_create_table_and_add_column_never_deletes_data(demo, demo_t
     assert c.execute("SELECT discount FROM orders WHERE id = 7").fetchone() == (0.1,)
     assert "orders_user_id_idx" not in {r[0] for r in c.execute("SELECT name FROM sqlite_schema")}
     c.close()
+
+
+def test_cli_fix_and_rollback_through_fix_history(demo, fresh_dsn, monkeypatch, capsys, tmp_path):
+    import json as _json
+
+    from heal_pipeline.cli import main
+
+    monkeypatch.setenv("HEAL_STORE_URL", fresh_dsn)
+    monkeypatch.setenv("HEAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HEAL_FLEET", raising=False)
+    args = ["sqlite", "fix", "--dsn", demo["dsn"], "--source-dir", demo["source_dir"], "--json"]
+    assert main(args) == 0
+    first = _json.loads(capsys.readouterr().out)
+    assert {r["status"] for r in first} == {"verified", "needs approval"}  # only the auto tier ran
+    assert main(args + ["--approve", "--only", "type_mismatch"]) == 0
+    done = [r for r in _json.loads(capsys.readouterr().out) if r["status"] == "verified"]
+    assert len(done) == 2 and all(r["lock_s"] >= 0 for r in done)
+    fix_id = next(r["fix_id"] for r in done if "order_items" in r["summary"])
+    assert main(["sqlite", "rollback", str(fix_id), "--dsn", demo["dsn"]]) == 0
+    assert capsys.readouterr().out.strip() == f"heal: fix {fix_id}: rolled_back"
+    assert main(["sqlite", "rollback", str(fix_id), "--dsn", demo["dsn"]]) == 2
+    assert "already rolled back" in capsys.readouterr().err
+    c = sqlite3.connect(demo["path"])
+    assert c.execute("SELECT DISTINCT typeof(product_id) FROM order_items").fetchall() == [("text",)]
+    c.close()
