@@ -78,7 +78,7 @@ class SqliteDetector:
         self.ctx.not_checked(check, reason)
 
     # ---- runner -----------------------------------------------------------------------------
-    def run(self, conn: sqlite3.Connection) -> DetectionResult:
+    def run(self, conn: sqlite3.Connection, suppressions=()) -> DetectionResult:
         issues: list[Issue] = []
         seconds: dict[str, float] = {}
         for t in REUSED:
@@ -92,13 +92,17 @@ class SqliteDetector:
         issues.extend(self.unparsed())
         for t, reason in NOT_APPLICABLE.items():
             self.not_checked(t, reason)
-        seen, kept = set(), []
+        seen, kept, suppressed = set(), [], []
         for i in issues:
             if i.fingerprint not in seen:
                 seen.add(i.fingerprint)
-                kept.append(i)
+                s = next((s for s in suppressions if s.matches(i)), None)
+                if s is not None:
+                    suppressed.append((i, s))
+                else:
+                    kept.append(i)
         kept.sort(key=lambda i: (SEVERITY_ORDER.get(i.severity, 9), i.issue_type, object_label(i)))
-        return DetectionResult(kept, [], list(self.ctx.unchecked), seconds)
+        return DetectionResult(kept, suppressed, list(self.ctx.unchecked), seconds)
 
     # ---- relationships -----------------------------------------------------------------------
     def code_joins(self) -> dict[tuple[tuple[str, str], tuple[str, str]], list[dict]]:

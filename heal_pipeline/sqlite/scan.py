@@ -33,3 +33,10 @@ def scan_sqlite_target(target: Target, *, cache_dir: Path | None = None,
         result = SqliteDetector(path, snap, code, failed, target.migrations_dirs).run(conn)
         t["detect"] = time.perf_counter() - t0
     return ScanOutcome(snap, code, failed, result, t)
+
+
+def detect_sqlite(target: Target, snap, code, failed, suppressions=()):
+    """Detection on a stored snapshot (the Dagster issue_set asset): data evidence read-only from the file."""
+    path = sqlite_path(target.dsn, name=target.dsn_env or "dsn")
+    with open_readonly(path) as conn:
+        return SqliteDetector(path, snap, code, failed or [], target.migrations_dirs).run(conn, suppressions)
