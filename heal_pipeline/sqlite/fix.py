@@ -3,9 +3,10 @@
 Ops (``FixStep.op``, plain JSON ``args``, ``FixStep.kind`` "ddl"):
 
 - ``create_index``  {table, columns, name}           fk_without_index (tier auto)
-- ``create_table``  {table, sql}                     missing_table, from a migration (approval)
+- ``create_table``  {table, sql}                     missing_table, from a migration or inferred (approval)
 - ``add_column``    {table, column, type}            missing_column, nullable (approval)
-- ``rebuild``       {table, types: {column: type}}   type_mismatch: the 12-step rebuild (approval)
+- ``rebuild``       {table, types: {column: type}, add_constraints: [...]}
+                                                     type_mismatch / no_primary_key: the 12-step rebuild (approval)
 
 Every change is preceded by a backup through the backup API (``plan.backup_ref``), runs with
 busy_timeout and bounded BEGIN IMMEDIATE retries (SQLite has no lock_timeout), and is verified
@@ -78,6 +79,27 @@ def plan_fix(issue: Issue, path: Path) -> FixPlan | None:
                        steps=[FixStep(f"add column {issue.column_name}", sql, "write lock (whole file)",
                                       op="add_column", args={"table": t, "column": issue.column_name, "type": typ})],
                        verification="column present; integrity_check ok")
+    if issue.issue_type == "no_primary_key" and ev.get("candidate_key"):
+        key = list(ev["candidate_key"])
+        con = f"PRIMARY KEY ({', '.join(q(c) for c in key)})"
+        with open_readonly(path) as conn:
+            rows, lock_s = _measure_copy_rate(conn, t, {})
+        return FixPlan(**base, tier="approval", summary=f"rebuild {t} with {con} (12-step table rebuild)",
+                       steps=[FixStep(f"rebuild {t}: add {con}", f"-- 12-step rebuild of {t} adding {con}",
+                                      "write lock (whole file) for the whole rebuild", op="rebuild",
+                                      args={"table": t, "types": {}, "add_constraints": [con]})],
+                       rows_affected=rows, rows_rewritten=rows,
+                       verification="row count and every row equal on the key; integrity_check ok",
+                       notes=[f"holds the write lock for ~{lock_s:.3f} s ({rows} rows measured)"])
+    if issue.issue_type == "missing_table" and not ev.get("migration") and ev.get("columns") and t:
+        cols = [c["name"] for c in ev["columns"]]
+        sql = f"CREATE TABLE {q(t)} ({', '.join(q(c) + (' ' + c_t if c_t else '') for c, c_t in ((c['name'], c.get('type')) for c in ev['columns']))})"
+        return FixPlan(**base, tier="approval", inferred=True,
+                       summary=f"create table {t} ({', '.join(cols)}) inferred from the code (no migration defines it)",
+                       steps=[FixStep(f"create table {t} (inferred)", sql, "write lock (whole file)", op="create_table",
+                                      args={"table": t, "sql": sql})],
+                       verification="table present; integrity_check ok",
+                       notes=["definition inferred from the code's usage: review the columns and types"])
     if issue.issue_type == "type_mismatch" and ev.get("parent", {}).get("data_type") and issue.column_name:
         typ = ev["parent"]["data_type"]
         types = {issue.column_name: typ}
@@ -125,7 +147,8 @@ def apply_plan(plan: FixPlan, path: Path, home: Path, *, store=None, retries: in
         for i, step in enumerate(plan.steps):
             t0 = time.perf_counter()
             if step.op == "rebuild":
-                r = rebuild_table(conn, step.args["table"], step.args["types"], retries=retries, pause=pause)
+                r = rebuild_table(conn, step.args["table"], step.args["types"], retries=retries, pause=pause,
+                                  add_constraints=tuple(step.args.get("add_constraints") or ()))
                 save_image(backup, r.table, r.post_image)
                 lock_total += r.lock_s
                 info = {"rows": r.rows, "lock_s": round(r.lock_s, 4), "copy_s": round(r.copy_s, 4),

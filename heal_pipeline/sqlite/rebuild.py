@@ -84,8 +84,10 @@ def _ident(tok: str) -> str:
 _TOKEN = re.compile(r'\s*("(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]|[^\s(]+(?:\([^)]*\))?)')
 
 
-def retyped_create_sql(create_sql: str, new_name: str, types: dict[str, str]) -> str:
-    """X's own CREATE TABLE text, renamed, with the declared type of some columns replaced."""
+def retyped_create_sql(create_sql: str, new_name: str, types: dict[str, str],
+                       add_constraints: tuple[str, ...] = ()) -> str:
+    """X's own CREATE TABLE text, renamed, with the declared type of some columns replaced and table
+    constraints (``PRIMARY KEY (a)``, ``UNIQUE (b)``…) appended."""
     start = create_sql.index("(")
     end = create_sql.rindex(")")
     items = _split_top(create_sql[start + 1:end])
@@ -111,6 +113,7 @@ def retyped_create_sql(create_sql: str, new_name: str, types: dict[str, str]) ->
     missing = set(types) - done
     if missing:
         raise SqliteError(f"cannot find column(s) {', '.join(sorted(missing))} in the CREATE TABLE text")
+    items += [f"\n    {c}" for c in add_constraints]
     return f"CREATE TABLE {q(new_name)} (" + ",".join(items) + create_sql[end:]
 
 
@@ -182,7 +185,8 @@ def begin_immediate(conn: sqlite3.Connection, *, retries: int = 3) -> int:
 
 
 def rebuild_table(conn: sqlite3.Connection, table: str, types: dict[str, str], *,
-                  retries: int = 3, pause: Callable[[str], None] | None = None) -> RebuildResult:
+                  add_constraints: tuple[str, ...] = (), retries: int = 3,
+                  pause: Callable[[str], None] | None = None) -> RebuildResult:
     """Change declared column types of ``table`` through the 12-step rebuild (see module docstring)."""
     fk_was = conn.execute("PRAGMA foreign_keys").fetchone()[0]
     conn.execute("PRAGMA foreign_keys = OFF")  # step 1: outside the transaction
@@ -190,7 +194,7 @@ def rebuild_table(conn: sqlite3.Connection, table: str, types: dict[str, str], *
         attempts = begin_immediate(conn, retries=retries)  # step 2
         t_lock = time.perf_counter()
         try:
-            res = _rebuild_locked(conn, table, types, pause)
+            res = _rebuild_locked(conn, table, types, pause, tuple(add_constraints))
             conn.execute("COMMIT")  # step 12
         except BaseException:
             if conn.in_transaction:
@@ -203,7 +207,7 @@ def rebuild_table(conn: sqlite3.Connection, table: str, types: dict[str, str], *
         conn.execute(f"PRAGMA foreign_keys = {'ON' if fk_was else 'OFF'}")
 
 
-def _rebuild_locked(conn, table, types, pause) -> RebuildResult:
+def _rebuild_locked(conn, table, types, pause, add_constraints=()) -> RebuildResult:
     row = conn.execute("SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?", (table,)).fetchone()
     if row is None:
         raise SqliteError(f"table {table} does not exist")
@@ -230,16 +234,23 @@ def _rebuild_locked(conn, table, types, pause) -> RebuildResult:
     before_n = conn.execute(f"SELECT count(*) FROM {q(table)}").fetchone()[0]
     new = NEW_PREFIX + table
     conn.execute(f"DROP TABLE IF EXISTS {q(new)}")
-    conn.execute(retyped_create_sql(create_sql, new, types))  # step 5
+    conn.execute(retyped_create_sql(create_sql, new, types, add_constraints))  # step 5
     t_copy = time.perf_counter()
-    rid = "rowid, " if is_rowid else ""
-    conn.execute(f"INSERT INTO {q(new)} ({rid}{', '.join(q(c) for c in stored)}) "
-                 f"SELECT {rid}{conv} FROM {q(table)}")  # step 6
+    # the new table's rowid alias (INTEGER PRIMARY KEY) if it has one: then the rowid follows the key
+    npk = conn.execute("SELECT name, type FROM pragma_table_info(?) WHERE pk > 0", (new,)).fetchall()
+    alias = npk[0][0] if is_rowid and len(npk) == 1 and (npk[0][1] or "").upper() == "INTEGER" else None
+    rid = "rowid, " if is_rowid and alias is None else ""
+    try:
+        conn.execute(f"INSERT INTO {q(new)} ({rid}{', '.join(q(c) for c in stored)}) "
+                     f"SELECT {rid}{conv} FROM {q(table)}")  # step 6
+    except sqlite3.IntegrityError as exc:  # an added constraint the rows do not satisfy
+        raise Refused(f"the rows of {table} do not satisfy the new definition ({exc}); nothing was changed") from None
     copy_s = time.perf_counter() - t_copy
     # step 11 (first half): every row, joined on its key, equals the old row converted — in SQL
     def conv_of(c: str) -> str:
         return f"CAST(o.{q(c)} AS {types[c]})" if c in types else f"o.{q(c)}"
-    on = "n.rowid = o.rowid" if is_rowid else " AND ".join(f"n.{q(k)} IS {conv_of(k)}" for k in keys)
+    on = (f"n.{q(alias)} IS {conv_of(alias)}" if alias else "n.rowid = o.rowid" if is_rowid
+          else " AND ".join(f"n.{q(k)} IS {conv_of(k)}" for k in keys))
     differ = " OR ".join(f"n.{q(c)} IS NOT {conv_of(c)}" for c in stored) or "0"
     new_n, bad = conn.execute(
         f"SELECT (SELECT count(*) FROM {q(new)}), (SELECT count(*) FROM {q(new)} n JOIN {q(table)} o ON {on} "

@@ -264,3 +264,40 @@ def test_cli_fix_and_rollback_through_fix_history(demo, fresh_dsn, monkeypatch, 
     c = sqlite3.connect(demo["path"])
     assert c.execute("SELECT DISTINCT typeof(product_id) FROM order_items").fetchall() == [("text",)]
     c.close()
+
+
+def test_constraint_change_and_inferred_table(tmp_path):
+    from heal_pipeline.targets import Target
+
+    db = make_file(tmp_path / "k.db", """
+        CREATE TABLE k (a INTEGER NOT NULL, b TEXT);
+        CREATE UNIQUE INDEX k_a ON k (a);
+        INSERT INTO k VALUES (20, 'x'), (10, 'y');  -- rowids 1, 2: not the key
+        CREATE TABLE dup (a INTEGER, b TEXT);
+        INSERT INTO dup VALUES (1, 'x'), (1, 'y');""")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "a.py").write_text(
+        'def f(c):\n    c.execute("SELECT n.id, n.label FROM notes n WHERE n.id = ?", (1,))\n'
+        '    c.execute("SELECT a, b FROM k")\n    c.execute("SELECT a, b FROM dup")\n')
+    t = Target(name="k", dsn=f"sqlite:///{db}", store_dsn="", source_dirs=(tmp_path / "app",))
+    plans = _plans(t, db)
+    pk = plans[("no_primary_key", "k", None)]
+    assert pk.steps[0].args["add_constraints"] == ['PRIMARY KEY ("a")']
+    assert apply_plan(pk, db, tmp_path / "home")["status"] == "verified"
+    inferred = plans[("missing_table", "notes", None)]
+    assert inferred.inferred and inferred.tier == "approval"
+    assert apply_plan(inferred, db, tmp_path / "home")["status"] == "verified"
+    c = sqlite3.connect(db)
+    assert c.execute("SELECT name, pk FROM pragma_table_info('k') WHERE pk > 0").fetchall() == [("a", 1)]
+    assert c.execute("SELECT rowid, a, b FROM k ORDER BY a").fetchall() == [(10, 10, "y"), (20, 20, "x")]
+    assert [r[1] for r in c.execute("PRAGMA table_info('notes')")] == ["id", "label"]
+    c.close()
+    # a key the rows do not satisfy: refused, nothing changed
+    conn = sqlite3.connect(db, isolation_level=None)
+    with pytest.raises(Refused, match="do not satisfy"):
+        rebuild_table(conn, "dup", {}, add_constraints=("PRIMARY KEY (a)",))
+    assert conn.execute("SELECT count(*) FROM dup").fetchone() == (2,)
+    assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'heal_new_%'").fetchone() == (0,)
+    conn.close()
+    left = {(i.issue_type, i.table_name) for i in scan_target(t).result.issues}
+    assert ("no_primary_key", "k") not in left and ("missing_table", "notes") not in left
