@@ -330,7 +330,7 @@ def _record_rollback(store, fix_id: int | None, plan: FixPlan, out: dict) -> Non
         " rollback_of, engine, outcome, conflicts, error, finished_at)"
         " VALUES (%s, %s, %s, %s, %s, %s, true, %s, 'sqlite', %s, %s, %s, now()) RETURNING fix_id",
         (plan.fingerprint, plan.issue_type, plan.target_db, plan.tier,
-         "rolled_back" if out["status"].startswith("rolled_back") else "failed", f"rollback: {plan.summary}",
+         out["status"] if out["status"].startswith("rolled_back") else "failed", f"rollback: {plan.summary}",
          fix_id, out["status"], Jsonb(out["conflicts"]), out.get("error"))).fetchone()
     if fix_id is not None and out["status"].startswith("rolled_back"):
         store.execute("UPDATE heal.fix_history SET rolled_back_by = %s WHERE fix_id = %s", (row[0], fix_id))

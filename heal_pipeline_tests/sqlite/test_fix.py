@@ -116,7 +116,8 @@ def test_rollback_keeps_rows_the_app_wrote_since(tmp_path, fresh_dsn):
         store.close()
     assert rb["status"] == "rolled_back_with_conflicts"
     assert sorted((c["key"], c["reason"].split()[0]) for c in rb["conflicts"]) == [("3", "changed"), ("4", "deleted")]
-    assert hist[0] == "rolled_back" and hist[1] == "rolled_back_with_conflicts" and hist[3] == res["fix_id"]
+    assert hist[0] == hist[1] == "rolled_back_with_conflicts" and hist[3] == res["fix_id"]
+    assert sorted(c["key"] for c in hist[2]) == ["3", "4"]
     c = sqlite3.connect(db)
     rows = dict((r[0], r[1:]) for r in c.execute("SELECT id, typeof(uid), uid, note FROM s"))
     c.close()
