@@ -115,8 +115,9 @@ class SqliteDetector:
                 for child, parent in ((a, b), (b, a)):
                     if parent in keys and child not in keys and child[0] in self.tables:
                         if self.snap.column(SCHEMA, *child) and self.snap.column(SCHEMA, *parent):
+                            kind = "code_cast" if (a, b) in f.cast_joins else "code_join"
                             out.setdefault((child, parent), []).append(
-                                {"kind": "code_join", "file": st.file, "line": st.line})
+                                {"kind": kind, "file": st.file, "line": st.line})
         return out
 
     def type_mismatch(self) -> Iterable[Issue]:

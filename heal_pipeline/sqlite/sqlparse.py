@@ -22,6 +22,7 @@ class Facts:
     columns: list[tuple[str | None, str]] = field(default_factory=list)
     joins: list[tuple[tuple[str, str], tuple[str, str]]] = field(default_factory=list)
     casts: list[tuple[str | None, str, str]] = field(default_factory=list)  # (table, column, type)
+    cast_joins: list[tuple[tuple[str, str], tuple[str, str]]] = field(default_factory=list)  # joins through a CAST
     kind: str = "OTHER"
     error: str | None = None
 
@@ -91,6 +92,13 @@ def _facts(tree: exp.Expression, f: Facts) -> None:
         f.columns.append((tbl, c.name))
     for eq in tree.find_all(exp.EQ):
         a, b = eq.left, eq.right
+        cast = isinstance(a, exp.Cast) or isinstance(b, exp.Cast)
+        a = a.this if isinstance(a, exp.Cast) else a  # `CAST(s.user_ref AS INTEGER) = u.id`: a workaround
+        b = b.this if isinstance(b, exp.Cast) else b
+        if cast and isinstance(a, exp.Column) and isinstance(b, exp.Column) and a.table and b.table:
+            ta, tb = aliases.get(a.table), aliases.get(b.table)
+            if ta and tb and ta != tb:
+                f.cast_joins.append(((ta, a.name), (tb, b.name)))
         if isinstance(a, exp.Column) and isinstance(b, exp.Column) and a.table and b.table:
             ta, tb = aliases.get(a.table), aliases.get(b.table)
             if ta and tb and ta != tb:

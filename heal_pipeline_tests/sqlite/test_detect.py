@@ -157,3 +157,23 @@ def test_cli_demo_build_sqlite(tmp_path, capsys):
     make_file(other, "CREATE TABLE precious (a);")
     assert main(["demo", "build", "--sqlite", str(other), "--replace"]) == 2  # not heal's: never replaced
     assert "not a heal demo file" in capsys.readouterr().err
+
+
+def test_type_mismatch_from_a_code_cast(tmp_path):
+    t = _target(tmp_path, """
+        CREATE TABLE u (id INTEGER PRIMARY KEY);
+        CREATE TABLE s (tok TEXT PRIMARY KEY, user_ref TEXT);""",
+        'def f(conn):\n    return conn.execute(\n'
+        '        "SELECT 1 FROM s JOIN u ON CAST(s.user_ref AS INTEGER) = u.id").fetchall()\n')
+    (issue,) = [i for i in scan_target(t).result.issues if i.issue_type == "type_mismatch"]
+    assert issue.column_name == "user_ref" and issue.evidence["sources"][0]["kind"] == "code_cast"
+
+
+def test_postgresql_only_commands_refuse_a_sqlite_target(demo):
+    import pytest
+
+    from heal_pipeline.db import connect
+    from heal_pipeline.errors import ConnectionFailed
+
+    with pytest.raises(ConnectionFailed, match="is a SQLite file"):
+        connect(demo["dsn"])
