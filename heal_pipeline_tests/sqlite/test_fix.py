@@ -302,3 +302,37 @@ def test_constraint_change_and_inferred_table(tmp_path):
     conn.close()
     left = {(i.issue_type, i.table_name) for i in scan_target(t).result.issues}
     assert ("no_primary_key", "k") not in left and ("missing_table", "notes") not in left
+
+
+HOLDER = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("COMMIT")
+"""
+
+
+def test_busy_timeout_and_bounded_retries(tmp_path):
+    from heal_pipeline.sqlite.rebuild import begin_immediate
+    from heal_pipeline.sqlite.target import SqliteError
+
+    db = make_file(tmp_path / "r.db", "CREATE TABLE t (a);")
+    for hold, expect_ok in ((0.6, True), (30, False)):
+        h = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(hold)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert h.stdout.readline().strip() == "locked"
+            conn = sqlite3.connect(db, isolation_level=None, timeout=0.2)
+            t0 = time.monotonic()
+            if expect_ok:
+                assert begin_immediate(conn, retries=4) > 1  # waited, retried, got the lock
+                conn.execute("ROLLBACK")
+            else:
+                with pytest.raises(SqliteError, match="through 3 attempts"):
+                    begin_immediate(conn, retries=3)
+                assert time.monotonic() - t0 < 5  # bounded
+            conn.close()
+        finally:
+            h.kill()
+            h.wait()
