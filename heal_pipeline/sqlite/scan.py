@@ -19,7 +19,7 @@ def scan_sqlite_target(target: Target, *, cache_dir: Path | None = None,
 
     path = sqlite_path(target.dsn, name=target.dsn_env or "dsn")
     t: dict[str, float] = {}
-    if failed is None and target.query_log is not None:
+    if not failed and target.query_log is not None:  # heal check passes [] for SQLite targets
         failed = read_app_log(target.query_log)
     failed = failed or []
     t0 = time.perf_counter()

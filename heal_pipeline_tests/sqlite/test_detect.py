@@ -177,3 +177,15 @@ def test_postgresql_only_commands_refuse_a_sqlite_target(demo):
 
     with pytest.raises(ConnectionFailed, match="is a SQLite file"):
         connect(demo["dsn"])
+
+
+def test_heal_check_reads_the_app_log_of_a_sqlite_target(demo, tmp_path, monkeypatch, capsys):
+    from heal_pipeline.cli import main
+
+    log = tmp_path / "app.log"
+    log.write_text("ERROR sqlite3.OperationalError: no such table: coupons sql=SELECT * FROM coupons\n")
+    monkeypatch.setenv("HEAL_QUERY_LOG", str(log))
+    monkeypatch.delenv("HEAL_FLEET", raising=False)
+    assert main(["check", "--dsn", demo["dsn"], "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert any(i["issue_type"] == "missing_table" and i["table_name"] == "coupons" for i in out["issues"])
