@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from pathlib import Path
+
 from ..model import FixPlan
+from . import code as codefix
 from .policy import Policy
 
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -79,6 +82,31 @@ def expand_approval(plans: list[FixPlan], approved: set[str]) -> set[str]:
     return out
 
 
+def _merged_edits(members: list[FixPlan]) -> tuple[dict[str, str], dict[str, str]]:
+    originals: dict[str, str] = {}
+    merged: dict[str, str] = {}
+    for p in members:
+        for e in p.code_edits:
+            path = e["path"]
+            if path not in originals:
+                text = Path(path).read_text(encoding="utf-8")
+                if codefix.sha(text) != e["sha256_before"]:
+                    raise ValueError(f"{e.get('file') or path} changed since the plan was made")
+                originals[path] = merged[path] = text
+            merged[path] = codefix.merge3(originals[path], merged[path], e["after"])
+    return originals, merged
+
+
+def _rebase(plan: FixPlan, originals: dict[str, str]) -> None:
+    """Re-aim a member's edits at the current file (earlier members of the set may have edited it)."""
+    for e in plan.code_edits:
+        current = Path(e["path"]).read_text(encoding="utf-8")
+        if codefix.sha(current) == e["sha256_before"]:
+            continue
+        e["after"] = codefix.merge3(originals[e["path"]], current, e["after"])
+        e["sha256_before"] = codefix.sha(current)
+
+
 def apply_change_sets(plans: list[FixPlan], target_dsn: str, store_dsn: str | None, policy: Policy,
                       run_id: str | None, *, approve: set[str] | bool = False,
                       redetect: Callable[[FixPlan], Any] | None = None, lock_wait_s: float | None = None,
@@ -113,6 +141,15 @@ def _apply_set(session, members: list[FixPlan], approved: set[str], redetect, re
 
     fps = [p.fingerprint for p in members]
     label = fps if len(members) > 1 else None
+    # a blocked leaf (nothing in the set depends on it, e.g. a helper removal waiting for its callers)
+    # is reported and left out; a blocked member others depend on blocks the set
+    needed = {d for p in members for d in p.depends_on}
+    for p in list(members):
+        why = session.policy.gate(p, approve=p.fingerprint in approved)
+        if why and p.fingerprint not in needed and len(members) > 1:
+            results[id(p)] = _skipped(p, why)
+            results[id(p)].change_set = fps
+            members = [m for m in members if m is not p]
     blocked = [p for p in members if session.policy.gate(p, approve=p.fingerprint in approved)]
     if blocked and len(members) > 1:
         why = session.policy.gate(blocked[0], approve=blocked[0].fingerprint in approved)
@@ -121,11 +158,26 @@ def _apply_set(session, members: list[FixPlan], approved: set[str], redetect, re
                 p, f"change set {fps}: member {blocked[0].fingerprint} cannot be applied ({why})")
             results[id(p)].change_set = fps
         return
-    # the code edits of the set: the schema fix's statement check reads these files in their new form
-    session.pending_edits = {e["path"]: e["after"] for p in members for e in p.code_edits}
+    # the code edits of the set, merged per file (each was planned against the original file): the schema
+    # fix's statement check reads these files in their new form, and each code member is rebased on the
+    # file as the members before it left it
+    try:
+        originals, merged = _merged_edits(members)
+    except (codefix.MergeConflict, OSError, ValueError) as exc:
+        for p in members:
+            results[id(p)] = _skipped(p, f"change set {fps}: its code edits cannot be combined: {exc} (re-plan)")
+            results[id(p)].change_set = fps
+        return
+    session.pending_edits = merged
     applied = []
     try:
         for p in members:
+            if p.code_edits:
+                try:
+                    _rebase(p, originals)
+                except codefix.MergeConflict as exc:
+                    results[id(p)] = _skipped(p, f"its edit conflicts with an earlier member's: {exc} (re-plan)")
+                    break
             r = session.apply(p, approve=p.fingerprint in approved,
                               redetect=redetect(p) if redetect else None, change_set=label)
             r.change_set = fps if label else []

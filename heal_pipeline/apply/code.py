@@ -43,6 +43,11 @@ def write_atomic(path: Path, text: str) -> None:
 
 def parses(path: Path) -> str | None:
     """None when the file parses (LibCST and CPython's compiler), else the error."""
+    if path.suffix in (".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts"):
+        from ..codescan.javascript import check_js_syntax
+
+        ok, detail = check_js_syntax(path)
+        return None if ok else f"{path.name}: {detail}"
     import libcst as cst  # lazy: heavy import, only code fixes need it
 
     text = path.read_text(encoding="utf-8")
@@ -125,3 +130,37 @@ def recover_set(journal_entries: list[dict[str, Any]], backups: dict[str, str] |
         else:
             notes.append(f"{path} changed by someone else since: not overwritten")
     return notes
+
+
+class MergeConflict(Exception):
+    pass
+
+
+def merge3(base: str, ours: str, theirs: str) -> str:
+    """Line-based three-way merge of two edits of ``base`` (the code edits of one change set touch
+    different lines of the same file: each was planned against the original). Overlapping changes
+    raise :class:`MergeConflict` — never a guess."""
+    import difflib
+
+    b = base.splitlines(keepends=True)
+
+    def changes(other: str) -> list[tuple[int, int, list[str]]]:
+        o = other.splitlines(keepends=True)
+        return [(i1, i2, o[j1:j2]) for tag, i1, i2, j1, j2 in
+                difflib.SequenceMatcher(None, b, o, autojunk=False).get_opcodes() if tag != "equal"]
+
+    edits = sorted(changes(ours) + changes(theirs), key=lambda e: (e[0], e[1]))
+    out: list[str] = []
+    pos = 0
+    last: tuple[int, int, list[str]] | None = None
+    for i1, i2, new in edits:
+        if last is not None and last == (i1, i2, new):
+            continue  # the same change on both sides
+        if i1 < pos or (last is not None and i1 == last[0] == last[1] == i2):
+            raise MergeConflict(f"overlapping edits around line {i1 + 1}")
+        out.extend(b[pos:i1])
+        out.extend(new)
+        pos = i2
+        last = (i1, i2, new)
+    out.extend(b[pos:])
+    return "".join(out)

@@ -163,7 +163,7 @@ class FixSession:
 
     def _history_gate(self, plan: FixPlan, approve: bool) -> str | None:
         assert self.store is not None
-        n, last = history.attempts(self.store, plan.target_db, plan.fingerprint)
+        n, last = history.attempts(self.store, plan.target_db, plan.fingerprint, plan)
         if n >= self.policy.max_attempts:
             return (f"quarantined: {n} attempt(s) already (max_attempts {self.policy.max_attempts}); "
                     "see heal.fix_history")
@@ -380,20 +380,24 @@ def apply_plan(plan: FixPlan, target_dsn: str, store_dsn: str | None = None, pol
 def apply_plans(plans: list[FixPlan], target_dsn: str, store_dsn: str | None = None, policy: Policy | None = None,
                 run_id: str | None = None, *, approve: set[str] | bool = False,
                 redetect: Callable[[FixPlan], Redetect | None] | None = None,
-                lock_wait_s: float | None = None, statements: list | None = None) -> list[FixResult]:
+                lock_wait_s: float | None = None, statements: list | None = None,
+                target_name: str | None = None) -> list[FixResult]:
     """Apply plans as change sets under one fix lock (see :mod:`.changeset`): a schema fix and the code
     edits that depend on it are approved, verified and applied together, in dependency order."""
     from .changeset import apply_change_sets
 
     return apply_change_sets(plans, target_dsn, store_dsn, policy or Policy(), run_id, approve=approve,
-                             redetect=redetect, lock_wait_s=lock_wait_s, statements=statements)
+                             redetect=redetect, lock_wait_s=lock_wait_s, statements=statements,
+                             target_name=target_name)
 
 
 def rollback_fix(fix_id: int, target_dsn: str, store_dsn: str | None = None, *, policy: Policy | None = None,
-                 run_id: str | None = None, lock_wait_s: float | None = None) -> FixResult:
+                 run_id: str | None = None, lock_wait_s: float | None = None,
+                 target_name: str | None = None) -> FixResult:
     """Undo fix ``fix_id`` without overwriting any write heal did not make (see :mod:`.rollback`), verify
     it, and record a ``rolled_back`` / ``rolled_back_with_conflicts`` row."""
-    with FixSession(target_dsn, store_dsn, policy or Policy(), run_id=run_id, lock_wait_s=lock_wait_s) as s:
+    with FixSession(target_dsn, store_dsn, policy or Policy(), run_id=run_id, lock_wait_s=lock_wait_s,
+                    target_name=target_name) as s:
         return s.rollback(fix_id)
 
 

@@ -85,12 +85,25 @@ def mark_interrupted(conn: psycopg.Connection, target_db: str, by: str) -> int:
     return cur.rowcount
 
 
-def attempts(conn: psycopg.Connection, target_db: str, fingerprint: str) -> tuple[int, dt.datetime | None]:
-    """(attempts that executed and were not rolled back by a human, time of the latest attempt)."""
+def attempts(conn: psycopg.Connection, target_db: str, fingerprint: str,
+             plan: FixPlan | None = None) -> tuple[int, dt.datetime | None]:
+    """(attempts that executed and were not rolled back by a human, time of the latest attempt).
+
+    Counted per fingerprint *and* per object (issue type + schema/table/column/object of the issue): a
+    fingerprint re-issued for the same object (new evidence, a renamed detail) does not reset the
+    cooldown or max_attempts, so a fix cannot flap."""
+    iss = (plan.issue or {}) if plan is not None else {}
+    obj = [iss.get(k) for k in ("schema_name", "table_name", "column_name", "object_name")]
+    same_object = plan is not None and any(obj)
     row = conn.execute(
         "SELECT count(*) FILTER (WHERE rolled_back_by IS NULL), max(started_at) FROM heal.fix_history"
-        " WHERE target_db = %s AND fingerprint = %s AND status IN ('verified', 'failed', 'reverted_regression')",
-        (target_db, fingerprint)).fetchone()
+        " WHERE target_db = %s AND status IN ('verified', 'failed', 'reverted_regression') AND rollback_of IS NULL"
+        " AND (fingerprint = %s OR (%s AND issue_type = %s"
+        "  AND plan->'issue'->>'schema_name' IS NOT DISTINCT FROM %s"
+        "  AND plan->'issue'->>'table_name' IS NOT DISTINCT FROM %s"
+        "  AND plan->'issue'->>'column_name' IS NOT DISTINCT FROM %s"
+        "  AND plan->'issue'->>'object_name' IS NOT DISTINCT FROM %s))",
+        (target_db, fingerprint, same_object, plan.issue_type if plan else "", *obj)).fetchone()
     return (int(row[0]), row[1]) if row else (0, None)
 
 
