@@ -246,6 +246,7 @@ class Snapshot:
     database_mxid_age: int | None = None
     freeze_max_age: int | None = None  # autovacuum_freeze_max_age
     maintenance_status: str = "not_read"  # "ok" | "not_read" | "error: ..."
+    engine: str = "postgresql"  # "postgresql" | "sqlite" (heal_pipeline.sqlite fills the latter)
 
     # ---- lookups -------------------------------------------------------------
     def table(self, schema: str, name: str) -> Table | None:
