@@ -22,9 +22,14 @@ def _dsns(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from ..config import Settings, is_sqlite_url
     from .executor import rollback_fix
     from .policy import load_policy
 
+    if is_sqlite_url(args.dsn or Settings.from_env().database_url):
+        from ..sqlite.cli import cmd_rollback as sqlite_rollback  # same rule: rows the app wrote are kept
+
+        return sqlite_rollback(args)
     target, store = _dsns(args)
     res = rollback_fix(args.fix_id, target, store, policy=load_policy(), lock_wait_s=args.wait)
     if args.json:
