@@ -23,6 +23,7 @@ from . import (  # noqa: F401  (explicit imports register the checks)
     pg008_type_mismatch,
     pg009_orphaned_rows,
     pg010_missing_table,
+    pg011_broken_statement,
     py001_cast_workaround,
     py002_code_findings,
 )
@@ -46,6 +47,8 @@ RULES: tuple[str, ...] = (
     "unsafe_sql",
     "query_in_loop",
     "unparsed_sql",
+    # after missing_table / missing_column / type_mismatch: it adds the server's verdict to them
+    "broken_statement",
 )
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
