@@ -62,6 +62,7 @@ class ScanOutcome:
     failed: list[FailedQuery]
     result: DetectionResult
     seconds: dict[str, float] = field(default_factory=dict)
+    statement_checks: list | None = None  # the server's verdicts (heal_pipeline.verify), if it ran
 
 
 def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
@@ -83,4 +84,4 @@ def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[F
     ctx = make_context(target, snap, code, failed or [], coverage_s=coverage_s)
     result = run_detection(ctx)
     t["detect"] = time.perf_counter() - t0
-    return ScanOutcome(snap, code, failed or [], result, t)
+    return ScanOutcome(snap, code, failed or [], result, t, ctx._cache.get("statement_checks"))
