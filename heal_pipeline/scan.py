@@ -42,11 +42,15 @@ def thresholds_for(target: Target) -> Thresholds:
 
 def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: list[FailedQuery],
                  *, coverage_s: float | None, data: bool = True) -> DetectContext:
-    return DetectContext(
+    ctx = DetectContext(
         target_db=target.name, snapshot=snap, code=code, failed=failed,
         connect=(lambda: connect(target.dsn, purpose="target database", autocommit=False)) if data else None,
         thresholds=thresholds_for(target), stats_coverage_s=coverage_s,
         migrations_dirs=tuple(target.migrations_dirs))
+    from .detect.pg012_schema_drift import seed_shadow_server  # noqa: PLC0415
+
+    seed_shadow_server(ctx, target.store_dsn)  # schema_drift builds its shadow there, never on the target
+    return ctx
 
 
 def checked_types(result: DetectionResult) -> set[str]:

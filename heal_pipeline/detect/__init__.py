@@ -24,6 +24,7 @@ from . import (  # noqa: F401  (explicit imports register the checks)
     pg009_orphaned_rows,
     pg010_missing_table,
     pg011_broken_statement,
+    pg012_schema_drift,
     py001_cast_workaround,
     py002_code_findings,
 )

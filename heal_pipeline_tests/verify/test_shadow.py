@@ -72,3 +72,35 @@ def test_missing_migrations_folder_is_one_line(admin_dsn, tmp_path):
     with pytest.raises(HealError, match="migrations folder does not exist"):
         with shadow_database(admin_dsn, [tmp_path / "nope"]):
             pass
+
+
+def test_schema_drift_check_issues(admin_dsn, make_db, tmp_path):
+    from heal_pipeline.db import connect
+    from heal_pipeline.detect import DetectContext, issues_of
+    from heal_pipeline.detect.pg012_schema_drift import seed_shadow_server
+
+    mig = tmp_path / "migrations"
+    mig.mkdir()
+    for name, text in MIGRATIONS.items():
+        (mig / name).write_text(text)
+    live_dsn = make_db()
+    with psycopg.connect(live_dsn, autocommit=True) as conn:
+        conn.execute(LIVE)
+    from heal_pipeline.model import CodeScan
+
+    code = CodeScan(roots=[], statements=[_stmt(1, "SELECT id FROM audit")])
+    ctx = DetectContext(target_db="t", snapshot=take_snapshot(live_dsn, target_db="t"), code=code,
+                        connect=lambda: connect(live_dsn, autocommit=False), migrations_dirs=(mig,))
+    assert issues_of(ctx, "schema_drift") == [] and ctx.unchecked[0]["check"] == "schema_drift"
+    ctx = DetectContext(target_db="t", snapshot=take_snapshot(live_dsn, target_db="t"), code=code,
+                        connect=lambda: connect(live_dsn, autocommit=False), migrations_dirs=(mig,))
+    seed_shadow_server(ctx, admin_dsn)
+    got = {(i.object_name, i.table_name): i for i in issues_of(ctx, "schema_drift")}
+    assert set(got) == {("migration", None), ("column:email", "users"),
+                        ("index:orders_user_id_idx", "orders"), ("table:audit", "audit")}
+    assert got[("migration", None)].file == "0003_broken.sql" and got[("migration", None)].line == 3
+    audit = got[("table:audit", "audit")].evidence
+    assert audit["change"] == "only_in_live" and audit["live"] == {"kind": "table", "persistence": "permanent"}
+    # the code's statement works on the live database but not on what the migrations build
+    assert audit["statements_rejected_on_migrations"][0]["sqlstate"] == "42P01"
+    assert ctx.unchecked == []
