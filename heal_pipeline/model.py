@@ -164,6 +164,13 @@ class StatementStat:
     rows: int
 
 
+def _by_table(columns) -> dict:
+    out: dict = {}
+    for c in columns:
+        out.setdefault(f"{c.schema}.{c.table}", []).append(c)
+    return out
+
+
 @dataclass
 class Snapshot:
     """The whole catalog of one database at one moment."""
@@ -269,6 +276,10 @@ class Snapshot:
             "columns": sorted(
                 (c.schema, c.table, c.name, c.data_type, c.not_null, c.default or "",
                  c.identity, c.generated) for c in self.columns),
+            # column order is structure: SELECT * and INSERT without a column list depend on it
+            "column_order": sorted(
+                (t, [c.name for c in sorted(cols, key=lambda c: c.position)])
+                for t, cols in _by_table(self.columns).items()),
             "constraints": sorted(
                 (c.schema, c.table, c.name, c.kind, c.definition, c.validated)
                 for c in self.constraints),

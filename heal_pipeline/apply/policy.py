@@ -237,6 +237,10 @@ def load_policy(path: str | os.PathLike | None = None, *, env: dict[str, str] | 
         raise ConfigError(f"policy file {p} does not exist (HEAL_POLICY)") from None
     except OSError as exc:
         raise ConfigError(f"policy file {p} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"policy file {p} is not UTF-8 text (a binary file?): expected TOML or JSON") from None
+    if "\x00" in text:
+        raise ConfigError(f"policy file {p} is not text (NUL bytes): expected TOML or JSON")
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from ..apply.changeset import expand_approval
 from ..apply.executor import apply_plans, rollback_fix
 from ..apply.policy import load_policy
 from ..db import connect
@@ -70,8 +71,10 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             if snap is None:
                 raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
             issues = load_open_issues(store, target.name, fixable_only=True)
+            scan = load_code_scan(store, target.name) if target.source_dirs else None
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
-                                  source_dirs=list(target.source_dirs)) as pctx:
+                                  source_dirs=list(target.source_dirs),
+                                  statements=list(scan.statements) if scan else []) as pctx:
                 plans = plan_issues(issues, snap, pctx)
             save_fix_plans(store, target.name, plans, context.run.run_id)
     except HealError as exc:
@@ -150,13 +153,18 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         with open_store(target.store_dsn) as store:
             plans = load_fix_plans(store, target.name)
             known = {p.fingerprint for p in plans}
-            unknown = [f for f in config.approve if f not in known]
+            unknown = [f for f in (x.strip() for x in config.approve) if f not in known]
             if unknown:
                 raise HealError(f"unknown fingerprint(s) {', '.join(unknown)}: no current plan for them on "
                                 f"{target.name} (materialize fix_plan first; {len(known)} plan(s) available)")
-            approved = set(config.approve)
+            approved = {f.strip() for f in config.approve}
             if config.approve_all_auto:
                 approved |= {p.fingerprint for p in plans if p.tier == "auto"}
+            # a change set is approved as a whole: the schema fix and the code edits that depend on it
+            expanded = expand_approval(plans, approved)
+            if expanded - approved:
+                context.log.info("approved with their change set: " + ", ".join(sorted(expanded - approved)))
+            approved = expanded
             try:
                 context.instance.add_run_tags(context.run.run_id, {
                     TAG_TARGET_DB: target.name,
@@ -166,8 +174,10 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
             # auto-tier plans go through when the policy allows them; everything else only if approved
             todo = [p for p in plans if p.fingerprint in approved
                     or (p.tier == "auto" and "auto" in policy.auto_apply_tiers and not policy.dry_run)]
+            scan = load_code_scan(store, target.name) if target.source_dirs else None
             results = apply_plans(todo, target.dsn, target.store_dsn, policy, context.run.run_id,
-                                  approve=approved, redetect=lambda p: _redetector(target, store, p))
+                                  approve=approved, redetect=lambda p: _redetector(target, store, p),
+                                  statements=list(scan.statements) if scan else None, target_name=target.name)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fix_id": r.fix_id if r.fix_id is not None else -1, "fingerprint": r.fingerprint,
@@ -186,6 +196,7 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         "approved": dg.MetadataValue.json(sorted(approved)),
         **{f"status/{s}": dg.MetadataValue.int(sum(r.status == s for r in results))
            for s in ("verified", "failed", "skipped")},
+        "change_sets": dg.MetadataValue.json([r.change_set for r in results if r.change_set][:50]),
         "policy": dg.MetadataValue.text(policy.source),
         "how_to_roll_back": dg.MetadataValue.md(
             "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
@@ -218,19 +229,21 @@ def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal
         pass
     try:
         res = rollback_fix(config.fix_id, target.dsn, target.store_dsn, policy=load_policy(target.policy),
-                           run_id=context.run.run_id)
+                           run_id=context.run.run_id, target_name=target.name)
     except HealError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(f"rollback of fix {config.fix_id}: {res.status}" + (f" — {res.reason}" if res.reason else ""))
-    if res.status == "rolled_back" and not res.schema_restored:
+    if res.status in ("rolled_back", "rolled_back_with_conflicts") and (not res.schema_restored or res.conflicts):
         context.log.warning(f"fix {config.fix_id}: {res.reason}")
-    if res.status != "rolled_back":
+    if res.status not in ("rolled_back", "rolled_back_with_conflicts"):
         raise dg.Failure(description=f"rollback of fix {config.fix_id} did not complete: {res.status}: {res.reason}",
                          metadata={"result": dg.MetadataValue.json(res.to_dict())})
     yield dg.AssetMaterialization(asset_key="applied_fixes", partition=target.name,
                                   metadata={"rolled_back_fix": dg.MetadataValue.int(config.fix_id),
                                             "rollback_fix_id": dg.MetadataValue.int(res.fix_id or -1),
-                                            "schema_restored": dg.MetadataValue.bool(bool(res.schema_restored))})
+                                            "schema_restored": dg.MetadataValue.bool(bool(res.schema_restored)),
+                                            "status": dg.MetadataValue.text(res.status),
+                                            "conflicts": dg.MetadataValue.json(res.conflicts or {})})
 
 
 @dg.job(description="Roll back one fix by id (config: fix_id, target_db).", tags={"heal/kind": "rollback"})

@@ -208,6 +208,12 @@ def drop_table(schema: str, table: str) -> sql.Composable:
     return sql.SQL("DROP TABLE {}").format(qualified(schema, table))
 
 
+@op("drop_table_if_exists")
+def drop_table_if_exists(schema: str, table: str) -> sql.Composable:
+    # only heal's own helper tables (rejects of an expand/contract attempt); never CASCADE
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(schema, table))
+
+
 @op("lock_exclusive")
 def lock_exclusive(schema: str, table: str) -> sql.Composable:
     # inside a reverse "drop" group: nobody can write between the emptiness re-check and the drop
@@ -342,18 +348,56 @@ def add_primary_key_using_index(schema: str, table: str, constraint: str, index:
 # --------------------------------------------------------------------------------------
 
 
-def sync_body(new_column: str, old_column: str, type: str) -> str:  # noqa: A002
-    """The PL/pgSQL body of the sync trigger, rendered from composed parts (identifiers quoted)."""
-    body = sql.SQL("BEGIN NEW.{} := NEW.{}::{}; RETURN NEW; END").format(
-        ident(new_column), ident(old_column), type_sql(type))
+def sync_body(new_column: str, old_column: str, type: str, rejects_schema: str | None = None,  # noqa: A002
+              rejects_table: str | None = None, server_version_num: int = 160000) -> str:
+    """The PL/pgSQL body of the sync trigger, rendered from composed parts (identifiers quoted).
+
+    It never makes an application write fail that would have succeeded before the fix: a value that does
+    not convert leaves the new column NULL and is recorded in the rejects table, which the swap checks
+    (under its lock) before it commits — the fix fails, the write succeeds."""
+    conv = sql.SQL("NEW.{} := NEW.{}::{};").format(ident(new_column), ident(old_column), type_sql(type))
+    if rejects_schema is None or rejects_table is None:
+        return sql.SQL("BEGIN {} RETURN NEW; END").format(conv).as_string(None)
+    reject = sql.SQL("NEW.{} := NULL; INSERT INTO {} (value) VALUES (NEW.{}::text);").format(
+        ident(new_column), qualified(rejects_schema, rejects_table), ident(old_column))
+    if server_version_num >= 160000:
+        body = sql.SQL("BEGIN IF NEW.{o} IS NULL OR pg_input_is_valid(NEW.{o}::text, {t}) THEN {conv} "
+                       "ELSE {reject} END IF; RETURN NEW; END").format(
+            o=ident(old_column), t=sql.Literal(canonical_type(type)), conv=conv, reject=reject)
+    else:
+        body = sql.SQL("BEGIN BEGIN {conv} EXCEPTION WHEN data_exception THEN {reject} END; RETURN NEW; END").format(
+            conv=conv, reject=reject)
     return body.as_string(None)
 
 
 @op("create_sync_function")
 def create_sync_function(schema: str, function: str, new_column: str, old_column: str,
-                         type: str) -> sql.Composable:  # noqa: A002
-    return sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
-        qualified(schema, function), sql.Literal(sync_body(new_column, old_column, type)))
+                         type: str, rejects_schema: str | None = None, rejects_table: str | None = None,  # noqa: A002
+                         server_version_num: int = 160000) -> sql.Composable:
+    # SECURITY DEFINER with a fixed search_path: the application's role needs no privilege on heal's
+    # rejects table for its writes to go through
+    return sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                   "SET search_path = pg_catalog, pg_temp AS {}").format(
+        qualified(schema, function), sql.Literal(sync_body(new_column, old_column, type, rejects_schema,
+                                                           rejects_table, server_version_num)))
+
+
+@op("create_rejects_table")
+def create_rejects_table(schema: str, table: str) -> sql.Composable:
+    """Where the sync trigger records values it could not convert (checked by the swap)."""
+    return sql.SQL("CREATE TABLE {} (at timestamptz NOT NULL DEFAULT now(), value text)").format(
+        qualified(schema, table))
+
+
+@op("count_difference")
+def count_difference(a_schema: str, a_table: str, b_schema: str, b_table: str) -> sql.Composable:
+    return sql.SQL("SELECT (SELECT count(*) FROM {}) - (SELECT count(*) FROM {})").format(
+        qualified(a_schema, a_table), qualified(b_schema, b_table))
+
+
+@op("count_all")
+def count_all(schema: str, table: str) -> sql.Composable:
+    return sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))
 
 
 @op("create_sync_trigger")
@@ -624,3 +668,85 @@ def checksum(sources: list[list[str]], columns: list[str], casts: dict[str, str]
     parts = [sql.SQL("SELECT {} FROM {}{}").format(sel, qualified(s, t), where) for s, t in sources]
     return sql.SQL("SELECT count(*)::bigint, coalesce(sum(hashtextextended(x::text, 0)::numeric), 0)::text "
                    "FROM ({}) AS x").format(sql.SQL(" UNION ALL ").join(parts))
+
+
+# --------------------------------------------------------------------------------------
+# no-overwrite restore: only rows that still hold what heal put there
+# --------------------------------------------------------------------------------------
+
+
+def _untouched(t: sql.Composable, b: sql.Composable, column: str, type: str) -> sql.Composable:  # noqa: A002
+    """The row still holds heal's value: its value, rendered in the fix's type, equals the image's."""
+    return sql.SQL("{t}.{c}::{ty} IS NOT DISTINCT FROM {b}.{c}::{ty}").format(
+        t=t, b=b, c=ident(column), ty=type_sql(type))
+
+
+@op("restore_unchanged_from_backup")
+def restore_unchanged_from_backup(schema: str, table: str, key: str, column: str, backup_schema: str,
+                                  backup_table: str, type: str) -> sql.Composable:  # noqa: A002
+    """Put the exact pre-fix value back on rows nobody changed since the fix (their value still renders,
+    in the fix's type ``type``, as the image's value); rows the application changed are left alone."""
+    return sql.SQL("UPDATE {t} AS t SET {c} = b.{c} FROM {b} AS b WHERE t.{k} = b.{k} "
+                   "AND t.{c} IS DISTINCT FROM b.{c} AND {same}").format(
+        t=qualified(schema, table), b=qualified(backup_schema, backup_table), c=ident(column), k=ident(key),
+        same=_untouched(sql.SQL("t"), sql.SQL("b"), column, type))
+
+
+@op("conflict_keys")
+def conflict_keys(schema: str, table: str, key: str, column: str, backup_schema: str, backup_table: str,
+                  type: str, limit: int = 1000) -> sql.Composable:  # noqa: A002
+    """Keys (text, sorted, at most ``limit``) of rows the application changed after the fix."""
+    return sql.SQL("SELECT coalesce(array_agg(k ORDER BY k), '{{}}') FROM (SELECT t.{k}::text AS k FROM {t} AS t "
+                   "JOIN {b} AS b ON t.{k} = b.{k} WHERE NOT ({same}) ORDER BY t.{k} LIMIT {n}) AS x").format(
+        t=qualified(schema, table), b=qualified(backup_schema, backup_table), k=ident(key),
+        same=_untouched(sql.SQL("t"), sql.SQL("b"), column, type), n=sql.Literal(int(limit)))
+
+
+@op("count_restore_pending")
+def count_restore_pending(schema: str, table: str, key: str, column: str, backup_schema: str,
+                          backup_table: str, type: str) -> sql.Composable:  # noqa: A002
+    """Untouched rows whose value still differs from the image (0 after a complete restore)."""
+    return sql.SQL("SELECT count(*) FROM {t} AS t JOIN {b} AS b ON t.{k} = b.{k} "
+                   "WHERE t.{c} IS DISTINCT FROM b.{c} AND {same}").format(
+        t=qualified(schema, table), b=qualified(backup_schema, backup_table), c=ident(column), k=ident(key),
+        same=_untouched(sql.SQL("t"), sql.SQL("b"), column, type))
+
+
+@op("count_converted_mismatch")
+def count_converted_mismatch(schema: str, table: str, key: str, column: str, image_schema: str,
+                             image_table: str, type: str) -> sql.Composable:  # noqa: A002
+    """Row by row on the key: every image row is present with value = image value converted, and no row
+    is missing or extra (run under the fix's ACCESS EXCLUSIVE lock: nobody writes meanwhile)."""
+    return sql.SQL("SELECT (SELECT count(*) FROM {b} AS b LEFT JOIN {t} AS t ON t.{k} = b.{k} "
+                   "WHERE t.{k} IS NULL OR t.{c} IS DISTINCT FROM b.{c}::{ty}) "
+                   "+ abs((SELECT count(*) FROM {t}) - (SELECT count(*) FROM {b}))").format(
+        t=qualified(schema, table), b=qualified(image_schema, image_table), c=ident(column), k=ident(key),
+        ty=type_sql(type))
+
+
+@op("verify_statements")
+def verify_statements(tables: list[list[str]]) -> sql.Composable:
+    """Placeholder statement of a ``verify`` step (the runner asks the server to PREPARE the application's
+    statements instead; this text is never sent)."""
+    for t in tables:
+        ident(*t)
+    return sql.SQL("SELECT 1")
+
+
+@op("add_constraint_from_definition")
+def add_constraint_from_definition(schema: str, table: str, constraint: str, definition: str) -> sql.Composable:
+    """``ALTER TABLE … ADD CONSTRAINT name <definition>`` where the definition (from pg_get_constraintdef)
+    must parse, with the table, as exactly one ADD CONSTRAINT of a foreign key."""
+    from pglast import ast
+    from pglast.enums import ConstrType
+    from pglast.stream import RawStream
+
+    probe = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(qualified(schema, table), ident(constraint))
+    text = probe.as_string(None) + definition
+    stmt = _one_stmt(text, "constraint")
+    cmds = getattr(stmt, "cmds", None) or ()
+    if not isinstance(stmt, ast.AlterTableStmt) or len(cmds) != 1 or not isinstance(cmds[0].def_, ast.Constraint):
+        raise UnsafeInput("constraint definition must be exactly one ADD CONSTRAINT")
+    if cmds[0].def_.contype != ConstrType.CONSTR_FOREIGN:
+        raise UnsafeInput("only a foreign key definition is accepted here")
+    return sql.SQL(RawStream()(stmt))  # type: ignore[arg-type]  # re-rendered by the parser's deparser

@@ -2,7 +2,7 @@
 
 import pytest
 
-from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, load_planted
+from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS, load_planted
 from heal_pipeline.detect import RULES
 from heal_pipeline.scan import scan_target
 from heal_pipeline.targets import Target
@@ -31,7 +31,7 @@ def key(issue_type: str, get) -> tuple:
 
 @pytest.fixture(scope="module")
 def outcome(demo_dsn):
-    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=(APP_DIR,),
+    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=SOURCE_DIRS,
                     migrations_dirs=(MIGRATIONS_DIR,), observation_window_s=0)
     return scan_target(target)
 
@@ -51,7 +51,7 @@ def test_planted_list_covers_every_issue_type():
 
 
 def test_fingerprints_stable_across_runs(outcome, demo_dsn):
-    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=(APP_DIR,),
+    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=SOURCE_DIRS,
                     migrations_dirs=(MIGRATIONS_DIR,), observation_window_s=0)
     again = scan_target(target)
     assert sorted(i.fingerprint for i in again.result.issues) == sorted(
