@@ -15,6 +15,7 @@ locked by another session is ``not_verifiable (lock)`` after ``lock_timeout``, n
 from __future__ import annotations
 
 import os
+import select
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
@@ -111,21 +112,30 @@ class _Session:
     def _q(self, query: str, params: list[str] | None = None) -> None:
         self.pg.send_query_params(query.encode(), [p.encode() for p in params] if params else None)
 
+    def _get(self):
+        """PQgetResult without blocking the interpreter: wait on the socket first (select releases
+        the GIL, libpq's own blocking wait would not), so other threads run while a lock is awaited."""
+        pg = self.pg
+        while pg.is_busy():
+            select.select([pg.socket], [], [], 1.0)
+            pg.consume_input()
+        return pg.get_result()
+
     def _results(self, expected: list[str]) -> list[pq.abc.PGresult | None]:
         """One result per expected item ("cmd" or "sync"), in order."""
         out: list[Any] = []
         for kind in expected:
-            res = self.pg.get_result()
+            res = self._get()
             if res is None:
                 if self.pg.status != pq.ConnStatus.OK:
                     raise psycopg.OperationalError(self.pg.get_error_message() or "connection lost")
-                res = self.pg.get_result()  # tolerate a stray separator
+                res = self._get()  # tolerate a stray separator
             out.append(res)
             if kind == "cmd":
-                nxt = self.pg.get_result()
+                nxt = self._get()
                 if nxt is not None:  # never expected: keep reading until the separator
                     while nxt is not None:
-                        nxt = self.pg.get_result()
+                        nxt = self._get()
         return out
 
     def _exec(self, steps: list[tuple[str, list[str] | None]]) -> list[Any]:
@@ -200,7 +210,7 @@ class _Session:
             pg.pipeline_sync()
             nones = 0
             while nones < 2 or pg.is_busy():  # read everything up to our own final sync
-                res = pg.get_result()
+                res = self._get()
                 nones = nones + 1 if res is None else 0
             pg.exit_pipeline_mode()
             for q, _p in epilogue:

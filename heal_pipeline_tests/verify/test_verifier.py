@@ -271,3 +271,41 @@ def test_a_concurrent_caller_is_serialised(vconn, scan_code):
         assert len(verify_statements(vconn, stmts)) == 4
     t.join()
     assert errors == []
+
+
+def test_lost_connection_leaves_the_rest_not_verifiable(vdb, scan_code):
+    stmts = scan_code({"app.py": '''
+        def f(cur):
+            cur.execute("SELECT name FROM users")
+            cur.execute("SELECT v FROM watched")
+            cur.execute("SELECT id FROM orders")
+        '''})
+    holder = psycopg.connect(vdb)
+    victim = psycopg.connect(vdb, autocommit=True)
+    pid = victim.info.backend_pid
+    try:
+        holder.execute("LOCK TABLE watched IN ACCESS EXCLUSIVE MODE")
+
+        killed = []
+
+        def kill():
+            with psycopg.connect(vdb, autocommit=True) as c:
+                for _ in range(100):  # wait until the verifier waits for the lock, then end its backend
+                    if c.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                                 (pid,)).fetchone()[0]:
+                        break
+                    time.sleep(0.05)
+                killed.append(c.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0])
+
+        t = threading.Thread(target=kill)
+        t.start()
+        checks = verify_statements(victim, stmts, lock_timeout_ms=10_000, timeout_ms=20_000)
+        t.join()
+    finally:
+        holder.rollback()
+        holder.close()
+        victim.close()
+    assert killed == [True]
+    assert checks[0].status == "ok"
+    assert [(c.status, c.reason) for c in checks[1:]] == [("not_verifiable", "connection")] * 2
+    assert coverage(checks)["unchecked_share"] == pytest.approx(2 / 3)
