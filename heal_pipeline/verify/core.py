@@ -84,7 +84,11 @@ def _check(stmt: SqlStatement, plan: Plan | None, status: str, **kw) -> Statemen
 
 
 def _position(stmt: SqlStatement, plan: Plan, pos: int) -> tuple[int, int, int]:
-    """(1-based offset in the original text, file line, file column) of a 1-based position."""
+    """(1-based offset in the original text, file line, file column) of a 1-based position.
+
+    The statement records where the *call* is, not where its string literal starts: on the first
+    line of the text the column is the call's column plus the offset (approximate); on later lines
+    of a multi-line literal it is exact."""
     off = max(0, min(plan.original_offset(pos - 1), len(stmt.sql)))
     before = stmt.sql[:off]
     nl = before.count("\n")

@@ -309,3 +309,27 @@ def test_lost_connection_leaves_the_rest_not_verifiable(vdb, scan_code):
     assert checks[0].status == "ok"
     assert [(c.status, c.reason) for c in checks[1:]] == [("not_verifiable", "connection")] * 2
     assert coverage(checks)["unchecked_share"] == pytest.approx(2 / 3)
+
+
+def test_positions_map_back_through_placeholder_rewriting(vconn, scan_code):
+    src = '''
+def f(cur, v):
+    cur.execute("SELECT id FROM users WHERE name = %(a_long_name)s AND nope = 1", {"a_long_name": v})
+'''
+    (c,) = verify_statements(vconn, scan_code({"app.py": src}))
+    assert (c.status, c.sqlstate) == ("rejected", "42703")
+    original = "SELECT id FROM users WHERE name = %(a_long_name)s AND nope = 1"
+    assert c.position == original.index("nope") + 1  # in the code's text, not the rewritten one
+    assert c.error_line == 3  # (error_col is exact only on continuation lines: see core._position)
+
+
+def test_search_path_set_by_the_code_is_not_verifiable(vconn, scan_code):
+    src = '''
+def f(cur):
+    cur.execute("SET search_path = tenant_a, public")
+    cur.execute("SELECT id FROM tenant_only")
+    cur.execute("SELECT id FROM public.tenant_only")
+'''
+    checks = verify_statements(vconn, scan_code({"app.py": src}))
+    assert [(c.status, c.reason) for c in checks] == [
+        ("not_verifiable", "utility"), ("not_verifiable", "search_path"), ("rejected", None)]
