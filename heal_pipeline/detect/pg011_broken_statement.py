@@ -15,6 +15,10 @@ _PY_FAMILIES = {
     "uuid.UUID": {"uuid"},
     "bool": {"boolean"},
 }
+# JavaScript / TypeScript casts (the JS scanner reports them with the same evidence shape)
+for _js in ("parseInt", "Number", "BigInt", "+"):
+    _PY_FAMILIES[_js] = _PY_FAMILIES["int"] | {"real", "double precision"}
+_PY_FAMILIES["parseFloat"] = _PY_FAMILIES["float"]
 _LOG_REFS = 10
 
 
@@ -66,7 +70,10 @@ def param_mismatches(ctx: DetectContext, checks) -> dict[tuple[str, int], list[d
     out: dict[tuple[str, int], list[dict]] = {}
     for f in ctx.code.findings:
         ev = f.evidence or {}
-        if f.kind != "cast_workaround" or ev.get("form") not in ("python", "helper_call"):
+        if f.kind != "cast_workaround" or (ev.get("form") not in ("python", "helper_call")
+                                           and ev.get("kind") not in ("python_cast", "helper_call")):
+            continue
+        if ev.get("interpolated"):  # formatted into the text, not bound: unsafe_sql's business
             continue
         chk = by_site.get((ev.get("statement_file"), ev.get("statement_line")))
         idx, cast = ev.get("param"), ev.get("cast")
