@@ -130,6 +130,15 @@ class BrokenStatement(Check):
             fp = _fingerprint(fq.statement)
             if fp:
                 log.setdefault((fq.sqlstate, fp), []).append(fq)
+        from ..verify import UNCHECKED_REASONS  # noqa: PLC0415
+
+        failed_checks: dict[str, int] = {}
+        for c in checks:
+            if c.status == "not_verifiable" and c.reason in UNCHECKED_REASONS:
+                failed_checks[c.reason] = failed_checks.get(c.reason, 0) + 1
+        if failed_checks:  # partially checked: issues of this type must not be marked resolved
+            ctx.not_checked("broken_statement", f"{sum(failed_checks.values())} statement(s) could not be "
+                            "verified: " + ", ".join(f"{k} {v}" for k, v in sorted(failed_checks.items())))
         mismatches = param_mismatches(ctx, checks)
         explained = _explained(ctx)
         for c in checks:

@@ -79,3 +79,22 @@ def test_without_a_connection_it_is_not_checked_never_clean(vdb, tmp_path):
     assert result.issues == []
     assert result.unchecked == [{"check": "broken_statement",
                                  "reason": "no database connection: statements not verified by the server"}]
+
+
+def test_statements_that_could_not_be_checked_make_the_check_partial(vdb, tmp_path):
+    src = '''
+def f(cur):
+    cur.execute("SELECT v FROM watched")
+    cur.execute("SELECT id FROM orders WHERE name = 1")
+'''
+    ctx = make_ctx(vdb, tmp_path, src)
+    holder = psycopg.connect(vdb)
+    try:
+        holder.execute("LOCK TABLE watched IN ACCESS EXCLUSIVE MODE")
+        result = run_detection(ctx, only={"broken_statement"})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert [(i.issue_type, i.line) for i in result.issues] == [("broken_statement", 3)]
+    assert result.unchecked == [{"check": "broken_statement",
+                                 "reason": "1 statement(s) could not be verified: lock 1"}]
