@@ -333,3 +333,18 @@ def f(cur):
     checks = verify_statements(vconn, scan_code({"app.py": src}))
     assert [(c.status, c.reason) for c in checks] == [
         ("not_verifiable", "utility"), ("not_verifiable", "search_path"), ("rejected", None)]
+
+
+def test_read_only_transaction_does_not_reject_writes_or_locking_reads(vconn, vdb, scan_code):
+    src = '''
+def f(cur):
+    cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (1,))
+    cur.execute("WITH d AS (DELETE FROM watched RETURNING id) SELECT count(*) FROM d")
+    cur.execute("INSERT INTO watched (id, v) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+    cur.execute("SELECT nextval('orders_id_seq')")
+'''
+    checks = verify_statements(vconn, scan_code({"app.py": src}))
+    assert [c.status for c in checks] == ["ok", "ok", "ok", "rejected"]  # no such sequence
+    assert checks[3].sqlstate == "42P01"
+    with psycopg.connect(vdb, autocommit=True) as other:
+        assert other.execute("SELECT count(*) FROM exec_log").fetchone()[0] == 0
