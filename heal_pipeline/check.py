@@ -100,7 +100,7 @@ def run_check(args: argparse.Namespace) -> int:
             raise ConfigError(f"cannot write the baseline file {out}")
     failed = []
     log_truncated = False
-    if settings.query_log is not None:
+    if settings.query_log is not None and not target.dsn.startswith("sqlite:"):  # SQLite: the app log
         from .logs import merge_failed, read_new
         from .config import database_name
 

@@ -174,6 +174,16 @@ class FixSession:
         for dep in plan.depends_on:
             if not history.is_verified(self.store, plan.target_db, dep):
                 return f"waiting for {dep} to be fixed and verified first"
+        if not approve:  # unattended runs: holds after a measured regression, and the trust ramp
+            from ..watch.shadow import active_holds, verified_approvals
+            from .policy import trust_ramp_reason
+
+            if plan.fingerprint in active_holds(self.store, plan.target_db):
+                return "held: an earlier fix of this issue regressed the workload and was reverted (heal.fix_holds)"
+            why = trust_ramp_reason(self.policy, plan,
+                                    verified_approvals(self.store, plan.target_db).get(plan.issue_type, 0))
+            if why:
+                return why
         return None
 
     def journal_for(self, fix_id: int, completes: str | None) -> Callable[[dict[str, Any]], None]:

@@ -70,13 +70,20 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             snap = previous_snapshot(store, target.name)
             if snap is None:
                 raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
+            from ..watch.workload import evaluate_due_watches  # issue 15: judge due watches, revert regressions
+            judged = evaluate_due_watches(target.dsn, target.store_dsn, target.name, policy)
             issues = load_open_issues(store, target.name, fixable_only=True)
             scan = load_code_scan(store, target.name) if target.source_dirs else None
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
                                   source_dirs=list(target.source_dirs),
                                   statements=list(scan.statements) if scan else []) as pctx:
                 plans = plan_issues(issues, snap, pctx)
+                from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
+                annotate_plans(plans, issues, snap, pctx, list(scan.statements) if scan else ())
             save_fix_plans(store, target.name, plans, context.run.run_id)
+            from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
+            shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,
+                                     pg_stat_statements=snap.pg_stat_statements)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fingerprint": p.fingerprint, "issue_type": p.issue_type, "tier": p.tier,
@@ -91,6 +98,10 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
         "blocked": dg.MetadataValue.int(sum(bool(p.blocked) for p in plans)),
         **{f"tier/{k}": dg.MetadataValue.int(v) for k, v in tiers.items()},
         "policy": dg.MetadataValue.text(policy.source),
+        **{k: (dg.MetadataValue.json(v) if k == "shadow/order" else dg.MetadataValue.int(v)) for k, v in shadow.items()},
+        **{f"watch/{st}": dg.MetadataValue.int(sum(w.status == st for w in judged))
+           for st in ("improved", "kept", "reverted_regression", "revert_failed", "inconclusive", "watching")},
+        "watch/results": dg.MetadataValue.json([w.metadata() for w in judged]),
         "how_to_apply": dg.MetadataValue.md(
             "Launch job **heal_apply** for this partition with run config\n\n"
             "```yaml\nops:\n  applied_fixes:\n    config:\n      approve: [\"<fingerprint>\", …]\n```"),
@@ -174,10 +185,15 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
             # auto-tier plans go through when the policy allows them; everything else only if approved
             todo = [p for p in plans if p.fingerprint in approved
                     or (p.tier == "auto" and "auto" in policy.auto_apply_tiers and not policy.dry_run)]
+            from ..watch.shadow import autonomy_gate  # issue 15: holds, trust ramp, unwatchable changes
+            todo, held_back = autonomy_gate(store, target.name, todo, policy, approved,
+                                            getattr(previous_snapshot(store, target.name), "pg_stat_statements", None))
             scan = load_code_scan(store, target.name) if target.source_dirs else None
             results = apply_plans(todo, target.dsn, target.store_dsn, policy, context.run.run_id,
                                   approve=approved, redetect=lambda p: _redetector(target, store, p),
                                   statements=list(scan.statements) if scan else None, target_name=target.name)
+            from ..watch.workload import watch_applied  # issue 15: measure the workload after index/type fixes
+            watches = watch_applied(results, todo, target.dsn, target.store_dsn, policy)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fix_id": r.fix_id if r.fix_id is not None else -1, "fingerprint": r.fingerprint,
@@ -198,6 +214,8 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
            for s in ("verified", "failed", "skipped")},
         "change_sets": dg.MetadataValue.json([r.change_set for r in results if r.change_set][:50]),
         "policy": dg.MetadataValue.text(policy.source),
+        "watches": dg.MetadataValue.json(watches),
+        "held_back": dg.MetadataValue.json(held_back),
         "how_to_roll_back": dg.MetadataValue.md(
             "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
             "      fix_id: <fix_id>\n      target_db: <target>\n```\nor run `heal rollback <fix_id>`."),

@@ -27,6 +27,11 @@ from . import (  # noqa: F401  (explicit imports register the checks)
     pg012_schema_drift,
     py001_cast_workaround,
     py002_code_findings,
+    pg020_stale_statistics,
+    pg021_table_bloat,
+    pg022_sequence_exhaustion,
+    pg023_xid_wraparound,
+    pg024_unvalidated_constraint,
 )
 from .base import REGISTRY, Check, DetectContext, Thresholds
 
@@ -48,6 +53,11 @@ RULES: tuple[str, ...] = (
     "unsafe_sql",
     "query_in_loop",
     "unparsed_sql",
+    "stale_statistics",
+    "table_bloat",
+    "sequence_exhaustion",
+    "xid_wraparound",
+    "unvalidated_constraint",
     # after missing_table / missing_column / type_mismatch: it adds the server's verdict to them
     "broken_statement",
 )

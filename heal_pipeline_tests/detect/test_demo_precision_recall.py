@@ -21,7 +21,16 @@ IDENTITY = {
     "unused_index": ("schema_name", "table_name", "object_name"),
     "invalid_index": ("schema_name", "table_name", "object_name"),
     "slow_query": ("object_name",),
+    "stale_statistics": ("schema_name", "table_name"),
+    "table_bloat": ("schema_name", "table_name"),
+    "sequence_exhaustion": ("schema_name", "table_name", "object_name"),
+    "xid_wraparound": ("schema_name", "table_name", "object_name"),
+    "unvalidated_constraint": ("schema_name", "table_name", "object_name"),
 }
+# maintenance types (issue 15) are not planted in the demo: an XID age of 1e9 cannot be planted, and
+# dead tuples / stale statistics would be tidied by autovacuum during a session. Their positive and
+# negative cases live in heal_pipeline_tests/autonomy/test_maintenance_cases.py; here they must not fire.
+NOT_PLANTED = {"stale_statistics", "table_bloat", "sequence_exhaustion", "xid_wraparound", "unvalidated_constraint"}
 
 
 def key(issue_type: str, get) -> tuple:
@@ -47,7 +56,7 @@ def test_every_planted_issue_found_and_nothing_else(outcome):
 
 
 def test_planted_list_covers_every_issue_type():
-    assert {p["issue_type"] for p in load_planted()} == set(RULES)
+    assert {p["issue_type"] for p in load_planted()} == set(RULES) - NOT_PLANTED
 
 
 def test_fingerprints_stable_across_runs(outcome, demo_dsn):
