@@ -29,6 +29,10 @@ from heal_pipeline.verify.rewrite import Plan, prepare_text
 __all__ = ["StatementCheck", "verify_statements", "verify_in_transaction", "changed",
            "statements_touching", "coverage", "UNCHECKED_REASONS"]
 
+#: the application_name of the verifier's transaction: the server logs every rejected Parse as an
+#: ERROR, and the log reader skips records with this name (heal's own checks are not app failures)
+VERIFY_APPLICATION_NAME = "heal_verify"
+
 #: not_verifiable reasons that mean "could have been checked, but the check failed" (coverage)
 UNCHECKED_REASONS = {"timeout", "connection", "permission", "lock", "server"}
 
@@ -176,8 +180,9 @@ class _Session:
             pg.enter_pipeline_mode()
             try:
                 self._exec(prologue + [
-                    ("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-                     [f"{self.timeout_ms}ms", f"{self.lock_timeout_ms}ms"]),
+                    ("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true),"
+                     " set_config('application_name', $3, true)",
+                     [f"{self.timeout_ms}ms", f"{self.lock_timeout_ms}ms", VERIFY_APPLICATION_NAME]),
                     ("SAVEPOINT heal_verify", None)])
                 done = 0
                 try:

@@ -348,3 +348,34 @@ def f(cur):
     assert checks[3].sqlstate == "42P01"
     with psycopg.connect(vdb, autocommit=True) as other:
         assert other.execute("SELECT count(*) FROM exec_log").fetchone()[0] == 0
+
+
+def test_the_verifiers_own_rejections_in_the_server_log_are_not_app_failures(vconn, vdb, server_info,
+                                                                            scan_code):
+    if server_info is None:
+        pytest.skip("needs the embedded server's jsonlog")
+    from heal_pipeline.config import database_name
+    from heal_pipeline.logs import group_failed, parse_text
+
+    log = server_info.jsonlog
+    start = log.stat().st_size
+    marker = f"verify_marker_{int(time.time() * 1000)}"
+    checks = verify_statements(vconn, scan_code({"app.py": f'''
+def f(cur):
+    cur.execute("SELECT {marker} FROM users")
+'''}))
+    assert checks[0].sqlstate == "42703"
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        vconn.execute(f"SELECT {marker}_app FROM users")  # the application's own failure
+    assert vconn.execute("SHOW application_name").fetchone()[0] != "heal_verify"
+    for _ in range(50):  # the logging collector writes asynchronously
+        text = log.read_bytes()[start:].decode(errors="replace")
+        if f"{marker}_app" in text:
+            break
+        time.sleep(0.1)
+    assert '"application_name":"heal_verify"' in text.replace(" ", "") and marker in text
+    records = parse_text(text[text.find("\n") + 1:] if not text.startswith("{") else text, "jsonlog")
+    failed = group_failed(records, database=database_name(vdb))
+    stmts = [f.statement or "" for f in failed]
+    assert any(f"{marker}_app" in s for s in stmts)
+    assert not any(marker in s and f"{marker}_app" not in s for s in stmts)
