@@ -57,6 +57,14 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def _statement_coverage(outcome) -> dict | None:
+    if outcome.statement_checks is None:
+        return None
+    from .verify import coverage  # noqa: PLC0415
+
+    return coverage(outcome.statement_checks)
+
+
 def code_language(file: str | None) -> str | None:
     """The language of a code-side issue's file (python, javascript, typescript), None for others."""
     if not file:
@@ -131,6 +139,7 @@ def run_check(args: argparse.Namespace) -> int:
                         "line": i.line, "language": code_language(i.file), "detail": i.detail, "evidence": i.evidence,
                         "in_baseline": i.fingerprint in baseline} for i in issues],
             "not_checked": outcome.result.unchecked,
+            "statements": _statement_coverage(outcome),
         }, indent=2, default=str))
     else:
         rows = [[i.severity, i.issue_type, object_label(i).split(":", 1)[1] + (
@@ -140,6 +149,10 @@ def run_check(args: argparse.Namespace) -> int:
             print(_table(rows, ["severity", "type", "object", "status", "detail"]))
         for u in outcome.result.unchecked:
             print(f"not checked: {u['check']}: {u['reason']}")
+        if outcome.statement_checks is not None:
+            from .verify import coverage, coverage_line  # noqa: PLC0415
+
+            print(coverage_line(coverage(outcome.statement_checks)))
         print(f"\nheal check: {len(issues)} issue(s) on {target.name}; {len(failing)} at or above "
               f"'{args.fail_on}' outside the baseline → {'FAIL' if failing else 'ok'}")
     return 1 if failing else 0

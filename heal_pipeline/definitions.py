@@ -6,12 +6,14 @@ import dagster as dg
 
 from .defs.assets import code_findings, failed_queries, schema_snapshot
 from .defs.assets_detect import issue_set
+from .defs.assets_verify import statement_checks
 from .defs.assets_fix import applied_fixes, fix_plan, heal_apply, heal_rollback
 from .defs.automation import SCHEDULES, SENSORS, auto_apply_sensor
 from .defs.constants import GROUP_APPLY
 from .defs.resources import HealResource
 
-ASSETS = [schema_snapshot, code_findings, failed_queries, issue_set, fix_plan, applied_fixes]
+ASSETS = [schema_snapshot, code_findings, failed_queries, issue_set, fix_plan, applied_fixes,
+          statement_checks]
 
 # the scan: everything up to fix_plan (never applies anything)
 heal_scan = dg.define_asset_job(

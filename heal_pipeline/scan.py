@@ -42,11 +42,15 @@ def thresholds_for(target: Target) -> Thresholds:
 
 def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: list[FailedQuery],
                  *, coverage_s: float | None, data: bool = True) -> DetectContext:
-    return DetectContext(
+    ctx = DetectContext(
         target_db=target.name, snapshot=snap, code=code, failed=failed,
         connect=(lambda: connect(target.dsn, purpose="target database", autocommit=False)) if data else None,
         thresholds=thresholds_for(target), stats_coverage_s=coverage_s,
         migrations_dirs=tuple(target.migrations_dirs))
+    from .detect.pg012_schema_drift import seed_shadow_server  # noqa: PLC0415
+
+    seed_shadow_server(ctx, target.store_dsn)  # schema_drift builds its shadow there, never on the target
+    return ctx
 
 
 def take_target_snapshot(target: Target) -> Snapshot:
@@ -81,6 +85,7 @@ class ScanOutcome:
     failed: list[FailedQuery]
     result: DetectionResult
     seconds: dict[str, float] = field(default_factory=dict)
+    statement_checks: list | None = None  # the server's verdicts (heal_pipeline.verify), if it ran
 
 
 def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
@@ -106,4 +111,4 @@ def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[F
     ctx = make_context(target, snap, code, failed or [], coverage_s=coverage_s)
     result = run_detection(ctx)
     t["detect"] = time.perf_counter() - t0
-    return ScanOutcome(snap, code, failed or [], result, t)
+    return ScanOutcome(snap, code, failed or [], result, t, ctx._cache.get("statement_checks"))

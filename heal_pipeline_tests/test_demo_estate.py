@@ -51,6 +51,7 @@ IDENTITY = {
     "unsafe_sql": {"file", "line"},
     "query_in_loop": {"file", "line"},
     "unparsed_sql": {"file", "line"},
+    "broken_statement": {"file", "line"},
 }
 EXECUTE_LIKE = {"fetch", "fetchrow", "fetchval", "execute", "executemany"}
 
@@ -440,6 +441,7 @@ def test_app_sql_prepares_except_the_planted_failures(db, planted, app_statement
     missing_tables = keyset(planted, "missing_table", "schema_name", "table_name")
     missing_columns = keyset(planted, "missing_column", "schema_name", "table_name", "column_name")
     unparsed = py_only(keyset(planted, "unparsed_sql", "file", "line"))
+    broken = keyset(planted, "broken_statement", "file", "line")
     failures = {}
     for stmt in app_statements:
         try:
@@ -455,12 +457,14 @@ def test_app_sql_prepares_except_the_planted_failures(db, planted, app_statement
             assert any(f'"{s}.{t}"' in message for s, t in missing_tables), (file, line, message)
         elif state == "42703":
             assert any(f"{c}" in message for _s, _t, c in missing_columns), (file, line, message)
+        elif (file, line) in broken:  # the server's own verdict (heal_pipeline/verify)
+            pass
         else:
             pytest.fail(f"{file}:{line}: unexpected {state} {message}")
     assert {k for k, v in failures.items() if v[0] == "42601"} == unparsed
     referenced = {ref for stmt in app_statements for ref in stmt["tables"]}
     assert missing_tables <= referenced
-    assert len({v[0] for v in failures.values()}) == 3
+    assert len({v[0] for v in failures.values()}) == 4  # 42601, 42P01, 42703, 42883 (broken_statement)
 
 
 def test_app_dynamic_sql_is_exactly_the_planted_unsafe_sql(planted, app_calls):

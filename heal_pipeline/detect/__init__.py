@@ -23,6 +23,8 @@ from . import (  # noqa: F401  (explicit imports register the checks)
     pg008_type_mismatch,
     pg009_orphaned_rows,
     pg010_missing_table,
+    pg011_broken_statement,
+    pg012_schema_drift,
     py001_cast_workaround,
     py002_code_findings,
     pg020_stale_statistics,
@@ -56,6 +58,8 @@ RULES: tuple[str, ...] = (
     "sequence_exhaustion",
     "xid_wraparound",
     "unvalidated_constraint",
+    # after missing_table / missing_column / type_mismatch: it adds the server's verdict to them
+    "broken_statement",
 )
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

@@ -81,7 +81,8 @@ class LogRecord:
 
     @property
     def is_failure(self) -> bool:
-        return self.severity in FAILURE_SEVERITIES and bool(self.sqlstate) and self.sqlstate != "00000"
+        return (self.severity in FAILURE_SEVERITIES and bool(self.sqlstate) and self.sqlstate != "00000"
+                and self.application != "heal_verify")  # heal_pipeline.verify's own rejected PREPAREs
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ locked by another session is ``not_verifiable (lock)`` after ``lock_timeout``, n
 from __future__ import annotations
 
 import os
+import select
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
@@ -27,6 +28,10 @@ from heal_pipeline.verify.rewrite import Plan, prepare_text
 
 __all__ = ["StatementCheck", "verify_statements", "verify_in_transaction", "changed",
            "statements_touching", "coverage", "UNCHECKED_REASONS"]
+
+#: the application_name of the verifier's transaction: the server logs every rejected Parse as an
+#: ERROR, and the log reader skips records with this name (heal's own checks are not app failures)
+VERIFY_APPLICATION_NAME = "heal_verify"
 
 #: not_verifiable reasons that mean "could have been checked, but the check failed" (coverage)
 UNCHECKED_REASONS = {"timeout", "connection", "permission", "lock", "server"}
@@ -83,7 +88,11 @@ def _check(stmt: SqlStatement, plan: Plan | None, status: str, **kw) -> Statemen
 
 
 def _position(stmt: SqlStatement, plan: Plan, pos: int) -> tuple[int, int, int]:
-    """(1-based offset in the original text, file line, file column) of a 1-based position."""
+    """(1-based offset in the original text, file line, file column) of a 1-based position.
+
+    The statement records where the *call* is, not where its string literal starts: on the first
+    line of the text the column is the call's column plus the offset (approximate); on later lines
+    of a multi-line literal it is exact."""
     off = max(0, min(plan.original_offset(pos - 1), len(stmt.sql)))
     before = stmt.sql[:off]
     nl = before.count("\n")
@@ -111,21 +120,30 @@ class _Session:
     def _q(self, query: str, params: list[str] | None = None) -> None:
         self.pg.send_query_params(query.encode(), [p.encode() for p in params] if params else None)
 
+    def _get(self):
+        """PQgetResult without blocking the interpreter: wait on the socket first (select releases
+        the GIL, libpq's own blocking wait would not), so other threads run while a lock is awaited."""
+        pg = self.pg
+        while pg.is_busy():
+            select.select([pg.socket], [], [], 1.0)
+            pg.consume_input()
+        return pg.get_result()
+
     def _results(self, expected: list[str]) -> list[pq.abc.PGresult | None]:
         """One result per expected item ("cmd" or "sync"), in order."""
         out: list[Any] = []
         for kind in expected:
-            res = self.pg.get_result()
+            res = self._get()
             if res is None:
                 if self.pg.status != pq.ConnStatus.OK:
                     raise psycopg.OperationalError(self.pg.get_error_message() or "connection lost")
-                res = self.pg.get_result()  # tolerate a stray separator
+                res = self._get()  # tolerate a stray separator
             out.append(res)
             if kind == "cmd":
-                nxt = self.pg.get_result()
+                nxt = self._get()
                 if nxt is not None:  # never expected: keep reading until the separator
                     while nxt is not None:
-                        nxt = self.pg.get_result()
+                        nxt = self._get()
         return out
 
     def _exec(self, steps: list[tuple[str, list[str] | None]]) -> list[Any]:
@@ -162,8 +180,9 @@ class _Session:
             pg.enter_pipeline_mode()
             try:
                 self._exec(prologue + [
-                    ("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-                     [f"{self.timeout_ms}ms", f"{self.lock_timeout_ms}ms"]),
+                    ("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true),"
+                     " set_config('application_name', $3, true)",
+                     [f"{self.timeout_ms}ms", f"{self.lock_timeout_ms}ms", VERIFY_APPLICATION_NAME]),
                     ("SAVEPOINT heal_verify", None)])
                 done = 0
                 try:
@@ -200,7 +219,7 @@ class _Session:
             pg.pipeline_sync()
             nones = 0
             while nones < 2 or pg.is_busy():  # read everything up to our own final sync
-                res = pg.get_result()
+                res = self._get()
                 nones = nones + 1 if res is None else 0
             pg.exit_pipeline_mode()
             for q, _p in epilogue:

@@ -7,7 +7,7 @@ from heal_pipeline.detect import RULES
 from heal_pipeline.scan import scan_target
 from heal_pipeline.targets import Target
 
-CODE_SIDE = {"cast_workaround", "unsafe_sql", "query_in_loop", "unparsed_sql"}
+CODE_SIDE = {"cast_workaround", "unsafe_sql", "query_in_loop", "unparsed_sql", "broken_statement"}
 # identity fields per type (docs/issue-types.md); everything else is informative
 IDENTITY = {
     "type_mismatch": ("schema_name", "table_name", "column_name"),

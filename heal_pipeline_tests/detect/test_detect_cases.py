@@ -131,6 +131,15 @@ CASES = [
                 cur.execute("SELECT * FROM audit.events WHERE user_id = %s", (uid,))
             '''},
          expect={("missing_column", "public", "users", "nickname"), ("missing_table", "audit", "events")}),
+    # --- PG013 broken_statement: the server's own verdict (heal_pipeline/verify) ---------------
+    dict(id="PG013-fail-server-rejects-pass-valid", only={"broken_statement"}, sql="""
+        CREATE TABLE users (id int PRIMARY KEY, email text);""",
+         code={"q.py": '''
+            def f(cur, uid):
+                cur.execute("SELECT id FROM users WHERE email = 1")
+                cur.execute("SELECT id FROM users WHERE id = %s", (uid,))
+                cur.execute("CREATE TABLE made_at_runtime (a int)")
+            '''}, expect={("broken_statement", "q.py", 2)}),
 ]
 
 

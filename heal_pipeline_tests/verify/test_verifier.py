@@ -91,12 +91,14 @@ def writes(cur):
 
 def test_nothing_is_ever_executed(vconn, vdb, scan_code):
     vconn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    vconn.execute("SELECT pg_stat_statements_reset()")
+    # (never pg_stat_statements_reset(): it is cluster-wide and other tests read the demo's statistics)
     checks = verify_statements(vconn, scan_code({"app.py": EXECUTES}))
     assert [c.status for c in checks] == ["ok"] * 5
     assert checks[4].result_columns == [("id", "integer")]
     with psycopg.connect(vdb, autocommit=True) as other:
-        ran = other.execute("SELECT query, calls FROM pg_stat_statements WHERE calls > 0 AND"
+        ran = other.execute("SELECT query, calls FROM pg_stat_statements WHERE calls > 0 AND dbid ="
+                            " (SELECT oid FROM pg_database WHERE datname = current_database()) AND"
+                            " query ~* '^\\s*(select|insert|update|delete|with)' AND"
                             " (query ILIKE '%watched%' OR query ILIKE '%side_effect%')").fetchall()
         assert ran == []
         assert other.execute("SELECT count(*) FROM exec_log").fetchone()[0] == 0
@@ -271,3 +273,111 @@ def test_a_concurrent_caller_is_serialised(vconn, scan_code):
         assert len(verify_statements(vconn, stmts)) == 4
     t.join()
     assert errors == []
+
+
+def test_lost_connection_leaves_the_rest_not_verifiable(vdb, scan_code):
+    stmts = scan_code({"app.py": '''
+        def f(cur):
+            cur.execute("SELECT name FROM users")
+            cur.execute("SELECT v FROM watched")
+            cur.execute("SELECT id FROM orders")
+        '''})
+    holder = psycopg.connect(vdb)
+    victim = psycopg.connect(vdb, autocommit=True)
+    pid = victim.info.backend_pid
+    try:
+        holder.execute("LOCK TABLE watched IN ACCESS EXCLUSIVE MODE")
+
+        killed = []
+
+        def kill():
+            with psycopg.connect(vdb, autocommit=True) as c:
+                for _ in range(100):  # wait until the verifier waits for the lock, then end its backend
+                    if c.execute("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s",
+                                 (pid,)).fetchone()[0]:
+                        break
+                    time.sleep(0.05)
+                killed.append(c.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0])
+
+        t = threading.Thread(target=kill)
+        t.start()
+        checks = verify_statements(victim, stmts, lock_timeout_ms=10_000, timeout_ms=20_000)
+        t.join()
+    finally:
+        holder.rollback()
+        holder.close()
+        victim.close()
+    assert killed == [True]
+    assert checks[0].status == "ok"
+    assert [(c.status, c.reason) for c in checks[1:]] == [("not_verifiable", "connection")] * 2
+    assert coverage(checks)["unchecked_share"] == pytest.approx(2 / 3)
+
+
+def test_positions_map_back_through_placeholder_rewriting(vconn, scan_code):
+    src = '''
+def f(cur, v):
+    cur.execute("SELECT id FROM users WHERE name = %(a_long_name)s AND nope = 1", {"a_long_name": v})
+'''
+    (c,) = verify_statements(vconn, scan_code({"app.py": src}))
+    assert (c.status, c.sqlstate) == ("rejected", "42703")
+    original = "SELECT id FROM users WHERE name = %(a_long_name)s AND nope = 1"
+    assert c.position == original.index("nope") + 1  # in the code's text, not the rewritten one
+    assert c.error_line == 3  # (error_col is exact only on continuation lines: see core._position)
+
+
+def test_search_path_set_by_the_code_is_not_verifiable(vconn, scan_code):
+    src = '''
+def f(cur):
+    cur.execute("SET search_path = tenant_a, public")
+    cur.execute("SELECT id FROM tenant_only")
+    cur.execute("SELECT id FROM public.tenant_only")
+'''
+    checks = verify_statements(vconn, scan_code({"app.py": src}))
+    assert [(c.status, c.reason) for c in checks] == [
+        ("not_verifiable", "utility"), ("not_verifiable", "search_path"), ("rejected", None)]
+
+
+def test_read_only_transaction_does_not_reject_writes_or_locking_reads(vconn, vdb, scan_code):
+    src = '''
+def f(cur):
+    cur.execute("SELECT id FROM users WHERE id = %s FOR UPDATE", (1,))
+    cur.execute("WITH d AS (DELETE FROM watched RETURNING id) SELECT count(*) FROM d")
+    cur.execute("INSERT INTO watched (id, v) VALUES (1, 'a') ON CONFLICT (id) DO UPDATE SET v = excluded.v")
+    cur.execute("SELECT nextval('orders_id_seq')")
+'''
+    checks = verify_statements(vconn, scan_code({"app.py": src}))
+    assert [c.status for c in checks] == ["ok", "ok", "ok", "rejected"]  # no such sequence
+    assert checks[3].sqlstate == "42P01"
+    with psycopg.connect(vdb, autocommit=True) as other:
+        assert other.execute("SELECT count(*) FROM exec_log").fetchone()[0] == 0
+
+
+def test_the_verifiers_own_rejections_in_the_server_log_are_not_app_failures(vconn, vdb, server_info,
+                                                                            scan_code):
+    if server_info is None:
+        pytest.skip("needs the embedded server's jsonlog")
+    from heal_pipeline.config import database_name
+    from heal_pipeline.logs import group_failed, parse_text
+
+    log = server_info.jsonlog
+    start = log.stat().st_size
+    marker = f"verify_marker_{int(time.time() * 1000)}"
+    checks = verify_statements(vconn, scan_code({"app.py": f'''
+def f(cur):
+    cur.execute("SELECT {marker} FROM users")
+'''}))
+    assert checks[0].sqlstate == "42703"
+    with pytest.raises(psycopg.errors.UndefinedColumn):
+        vconn.execute(f"SELECT {marker}_app FROM users")  # the application's own failure
+    assert vconn.execute("SHOW application_name").fetchone()[0] != "heal_verify"
+    for _ in range(50):  # the logging collector writes asynchronously
+        text = log.read_bytes()[start:].decode(errors="replace")
+        if f"{marker}_app" in text:
+            break
+        time.sleep(0.1)
+    assert '"application_name":"heal_verify"' in text.replace(" ", "") and marker in text
+    records = parse_text(text[text.find("\n") + 1:] if not text.startswith("{") else text, "jsonlog")
+    failed = group_failed(records, database=database_name(vdb))
+    stmts = [f.statement or "" for f in failed]
+    assert any(f"{marker}_app" in s for s in stmts)
+    assert not any(marker in s and f"{marker}_app" not in s for s in stmts)
