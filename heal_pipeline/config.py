@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg.conninfo
 
 from .errors import ConfigError
+from .packaged import REPO_ROOT, data_dir  # noqa: F401  (REPO_ROOT re-exported)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SQL_DIR = Path(os.environ.get("HEAL_SQL_DIR", REPO_ROOT / "sql"))
+SQL_DIR = Path(os.environ.get("HEAL_SQL_DIR") or data_dir("sql"))
 
 # schemas heal never examines (its own, and the system's)
 HEAL_SCHEMAS = ("heal", "heal_backup", "heal_archive", "heal_quarantine")
