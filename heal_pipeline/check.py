@@ -57,6 +57,17 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(out)
 
 
+def code_language(file: str | None) -> str | None:
+    """The language of a code-side issue's file (python, javascript, typescript), None for others."""
+    if not file:
+        return None
+    if file.endswith(".py"):
+        return "python"
+    from .codescan.javascript import language_of  # noqa: PLC0415
+
+    return language_of(file)
+
+
 def run_check(args: argparse.Namespace) -> int:
     import os
 
@@ -81,7 +92,7 @@ def run_check(args: argparse.Namespace) -> int:
             raise ConfigError(f"cannot write the baseline file {out}")
     failed = []
     log_truncated = False
-    if settings.query_log is not None:
+    if settings.query_log is not None and not target.dsn.startswith("sqlite:"):  # SQLite: the app log
         from .logs import merge_failed, read_new
         from .config import database_name
 
@@ -117,12 +128,13 @@ def run_check(args: argparse.Namespace) -> int:
             "issues": [{"fingerprint": i.fingerprint, "issue_type": i.issue_type, "severity": i.severity,
                         "object": object_label(i), "schema_name": i.schema_name, "table_name": i.table_name,
                         "column_name": i.column_name, "object_name": i.object_name, "file": i.file,
-                        "line": i.line, "detail": i.detail, "evidence": i.evidence,
+                        "line": i.line, "language": code_language(i.file), "detail": i.detail, "evidence": i.evidence,
                         "in_baseline": i.fingerprint in baseline} for i in issues],
             "not_checked": outcome.result.unchecked,
         }, indent=2, default=str))
     else:
-        rows = [[i.severity, i.issue_type, object_label(i).split(":", 1)[1],
+        rows = [[i.severity, i.issue_type, object_label(i).split(":", 1)[1] + (
+                     f" ({code_language(i.file)})" if code_language(i.file) not in (None, "python") else ""),
                  "baseline" if i.fingerprint in baseline else "NEW", i.detail] for i in issues]
         if rows:
             print(_table(rows, ["severity", "type", "object", "status", "detail"]))

@@ -50,14 +50,21 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     dsn = args.dsn or settings.database_url
     if not dsn:
         raise HealError("no target database: set HEAL_DATABASE_URL or pass --dsn")
-    snap = take_snapshot(dsn, target_db=default_target_name(dsn))
+    if dsn.startswith("sqlite:"):
+        from .sqlite.target import sqlite_path
+        from .sqlite.snapshot import take_sqlite_snapshot
+
+        snap = take_sqlite_snapshot(sqlite_path(dsn, name="--dsn"), target_db=default_target_name(dsn))
+    else:
+        snap = take_snapshot(dsn, target_db=default_target_name(dsn))
     out = {"target_db": snap.target_db, "server_version": snap.server_version,
            "content_hash": snap.content_hash(), "counts": snap.counts(),
            "pg_stat_statements": snap.pg_stat_statements, "unavailable": snap.unavailable}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{snap.target_db}: PostgreSQL {snap.server_version}, hash {out['content_hash'][:12]}")
+        engine = "" if snap.engine == "sqlite" else "PostgreSQL "
+        print(f"{snap.target_db}: {engine}{snap.server_version}, hash {out['content_hash'][:12]}")
         for k, v in out["counts"].items():
             print(f"  {k:<14}{v:>8}")
         for k, v in snap.unavailable.items():
@@ -66,6 +73,11 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_build(args: argparse.Namespace) -> int:
+    if getattr(args, "sqlite", None):  # a SQLite slice of the estate (heal_pipeline.sqlite.demo)
+        from .sqlite.demo import build_sqlite_demo
+
+        print(json.dumps(build_sqlite_demo(args.sqlite, replace=args.replace)))
+        return 0
     from .demo.estate import build_estate
 
     admin = args.dsn
@@ -105,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--name", default="heal_demo")
     build.add_argument("--replace", action="store_true",
                        help="rebuild an existing demo database (only one heal created as a demo)")
+    build.add_argument("--sqlite", metavar="PATH", help="write a SQLite demo file (with app/ and migrations/) instead")
     build.set_defaults(func=cmd_demo_build)
 
     for register in _extensions():
@@ -118,7 +131,7 @@ def _extensions():
     import importlib.util
 
     out = []
-    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli"):
+    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli", "heal_pipeline.sqlite.cli"):
         if importlib.util.find_spec(mod) is None:  # not built yet; a broken module still fails loudly
             continue
         m = importlib.import_module(mod)

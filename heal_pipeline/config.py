@@ -35,7 +35,12 @@ def parse_duration(value: str, *, name: str = "duration") -> float:
 
 
 def validate_dsn(dsn: str, *, name: str) -> str:
-    """Check a libpq URL/keyword string parses, without connecting. Returns it unchanged."""
+    """Check a libpq URL/keyword string (or a ``sqlite:`` URL) parses, without connecting."""
+    if is_sqlite_url(dsn):
+        from .sqlite.target import sqlite_path  # noqa: PLC0415
+
+        sqlite_path(dsn, name=name)
+        return dsn
     if not dsn or not dsn.strip():
         raise ConfigError(f"{name} is empty; expected a PostgreSQL URL such as postgresql://user@host/db")
     try:
@@ -48,6 +53,8 @@ def validate_dsn(dsn: str, *, name: str) -> str:
 
 def describe_dsn(dsn: str) -> str:
     """A printable, password-free description of a DSN: 'dbname@host:port'."""
+    if is_sqlite_url(dsn):
+        return dsn.strip()
     try:
         d = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError:
@@ -58,7 +65,16 @@ def describe_dsn(dsn: str) -> str:
     return f"{d.get('dbname') or d.get('user') or '?'}@{where}"
 
 
+def is_sqlite_url(dsn: str | None) -> bool:
+    """A ``sqlite:`` URL names a SQLite file target (heal_pipeline.sqlite); the rest is PostgreSQL."""
+    return bool(dsn) and dsn.strip().lower().startswith("sqlite:")
+
+
 def database_name(dsn: str) -> str:
+    if is_sqlite_url(dsn):
+        from .sqlite.target import sqlite_path  # noqa: PLC0415
+
+        return sqlite_path(dsn).stem or "sqlite"
     d = psycopg.conninfo.conninfo_to_dict(dsn)
     return str(d.get("dbname") or d.get("user") or "postgres")
 
@@ -93,7 +109,7 @@ class Settings:
 
     @property
     def effective_store_url(self) -> str | None:
-        return self.store_url or self.database_url
+        return self.store_url or (None if is_sqlite_url(self.database_url) else self.database_url)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -104,6 +120,8 @@ class Settings:
             validate_dsn(db, name="HEAL_DATABASE_URL")
         if store is not None:
             validate_dsn(store, name="HEAL_STORE_URL")
+            if is_sqlite_url(store):
+                raise ConfigError("HEAL_STORE_URL must be PostgreSQL: the heal.* store does not live in SQLite")
         window = parse_duration(env.get("HEAL_OBSERVATION_WINDOW", "7d"),
                                 name="HEAL_OBSERVATION_WINDOW")
         log = env.get("HEAL_QUERY_LOG") or None

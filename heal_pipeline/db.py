@@ -19,6 +19,10 @@ def connect(dsn: str, *, purpose: str = "target database", autocommit: bool = Tr
             connect_timeout: int = 10, **kwargs) -> psycopg.Connection:
     """Open a connection or raise a one-line :class:`ConnectionFailed` naming what failed."""
     validate_dsn(dsn, name=purpose)
+    if dsn.strip().lower().startswith("sqlite:"):  # accepted as a target URL, never a PostgreSQL one
+        raise ConnectionFailed(f"the {purpose} is a SQLite file ({dsn.strip()}): this command needs PostgreSQL "
+                               "(SQLite targets: heal check, heal snapshot, heal sqlite fix/rollback; the heal "
+                               "store is HEAL_STORE_URL or the embedded server)")
     try:
         return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=connect_timeout,
                                application_name=APPLICATION_NAME, **kwargs)

@@ -205,7 +205,7 @@ def prepare(home: Path, *, reset_demo: bool = False, port: int = 3000) -> tuple[
 
     env = dict(os.environ)
     if settings.database_url is None:
-        from .demo.estate import APP_DIR, MIGRATIONS_DIR, build_estate  # noqa: PLC0415
+        from .demo.estate import MIGRATIONS_DIR, SOURCE_DIRS, build_estate  # noqa: PLC0415
         import psycopg  # noqa: PLC0415
 
         with psycopg.connect(admin, autocommit=True) as conn:
@@ -219,7 +219,7 @@ def prepare(home: Path, *, reset_demo: bool = False, port: int = 3000) -> tuple[
         else:
             _say(f"reusing demo estate {DEMO_DB!r} (heal dev --reset-demo rebuilds it)")
         env["HEAL_DATABASE_URL"] = info.dsn(DEMO_DB)
-        env.setdefault("HEAL_SOURCE_DIRS", str(APP_DIR))
+        env.setdefault("HEAL_SOURCE_DIRS", os.pathsep.join(str(d) for d in SOURCE_DIRS))
         env.setdefault("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
         env.setdefault("HEAL_QUERY_LOG", str(info.jsonlog))
         env.setdefault("HEAL_OBSERVATION_WINDOW", "0")

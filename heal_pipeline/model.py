@@ -164,6 +164,55 @@ class StatementStat:
     rows: int
 
 
+@dataclass(slots=True)
+class TableMaintenance:
+    """Vacuum/analyze/freeze facts of one table (issue 15 maintenance checks; sql/introspect/12_*)."""
+
+    schema: str
+    table: str
+    reltuples: int  # -1 = never analyzed (PG 14+), 0 may also mean never analyzed before PG 14
+    relpages: int
+    n_live_tup: int
+    n_dead_tup: int
+    n_mod_since_analyze: int
+    last_vacuum: str | None
+    last_autovacuum: str | None
+    last_analyze: str | None
+    last_autoanalyze: str | None
+    autovacuum_count: int
+    xid_age: int  # age(relfrozenxid)
+    mxid_age: int  # mxid_age(relminmxid)
+    est_bloat_bytes: int | None = None  # heap bytes beyond what the live rows need (pg_stats widths)
+    avg_row_bytes: int | None = None
+    vacuum_threshold: float | None = None  # autovacuum_vacuum_threshold + scale_factor * reltuples
+    analyze_threshold: float | None = None
+
+
+@dataclass(slots=True)
+class SequenceStat:
+    """A sequence and how close it is to the maximum of its type (or of the column it feeds)."""
+
+    schema: str
+    name: str
+    data_type: str  # smallint | integer | bigint
+    last_value: int | None  # None = never used
+    max_value: int
+    increment: int
+    cycle: bool
+    owned_schema: str | None = None
+    owned_table: str | None = None
+    owned_column: str | None = None
+    column_type: str | None = None  # format_type of the owning column
+    identity: str = ""  # "a"/"d" when the owning column is an identity column
+
+
+def _by_table(columns) -> dict:
+    out: dict = {}
+    for c in columns:
+        out.setdefault(f"{c.schema}.{c.table}", []).append(c)
+    return out
+
+
 @dataclass
 class Snapshot:
     """The whole catalog of one database at one moment."""
@@ -190,6 +239,14 @@ class Snapshot:
     # what could not be read, e.g. {"statements": "permission denied ..."}: never silently clean
     unavailable: dict[str, str] = field(default_factory=dict)
     query_count: int = 0  # catalog round trips used
+    # --- maintenance facts (issue 15; filled by heal_pipeline.introspect.maintenance) ---
+    maintenance: list[TableMaintenance] = field(default_factory=list)
+    sequences: list[SequenceStat] = field(default_factory=list)
+    database_xid_age: int | None = None  # age(datfrozenxid) of this database
+    database_mxid_age: int | None = None
+    freeze_max_age: int | None = None  # autovacuum_freeze_max_age
+    maintenance_status: str = "not_read"  # "ok" | "not_read" | "error: ..."
+    engine: str = "postgresql"  # "postgresql" | "sqlite" (heal_pipeline.sqlite fills the latter)
 
     # ---- lookups -------------------------------------------------------------
     def table(self, schema: str, name: str) -> Table | None:
@@ -243,7 +300,7 @@ class Snapshot:
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key in ("tables", "columns", "constraints", "indexes", "views", "view_dependencies",
-                    "functions", "triggers", "extensions", "statements"):
+                    "functions", "triggers", "extensions", "statements", "maintenance", "sequences"):
             d[key] = [dataclasses.asdict(x) for x in d[key]]
         return d
 
@@ -251,7 +308,8 @@ class Snapshot:
     def from_dict(cls, d: dict[str, Any]) -> "Snapshot":
         kinds = {"tables": Table, "columns": Column, "constraints": Constraint, "indexes": Index,
                  "views": View, "view_dependencies": ViewDependency, "functions": Function, "triggers": Trigger,
-                 "extensions": Extension, "statements": StatementStat}
+                 "extensions": Extension, "statements": StatementStat, "maintenance": TableMaintenance,
+                 "sequences": SequenceStat}
         kwargs = dict(d)
         for key, typ in kinds.items():
             rows = []
@@ -269,6 +327,10 @@ class Snapshot:
             "columns": sorted(
                 (c.schema, c.table, c.name, c.data_type, c.not_null, c.default or "",
                  c.identity, c.generated) for c in self.columns),
+            # column order is structure: SELECT * and INSERT without a column list depend on it
+            "column_order": sorted(
+                (t, [c.name for c in sorted(cols, key=lambda c: c.position)])
+                for t, cols in _by_table(self.columns).items()),
             "constraints": sorted(
                 (c.schema, c.table, c.name, c.kind, c.definition, c.validated)
                 for c in self.constraints),
@@ -539,3 +601,5 @@ class FixPlan:
     inferred: bool = False  # definition inferred from code usage, not from a migration
     notes: list[str] = field(default_factory=list)
     planned_at: str | None = None
+    # --- issue 15: HypoPG what-if estimate ({"status": "estimated" | "not estimated", statements…}) ---
+    whatif: dict[str, Any] = field(default_factory=dict)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, is_sqlite_url
 from .db import connect
 from .detect import DetectContext, DetectionResult, RULES, Thresholds, run_detection
 from .errors import HealError
@@ -49,6 +49,25 @@ def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: 
         migrations_dirs=tuple(target.migrations_dirs))
 
 
+def take_target_snapshot(target: Target) -> Snapshot:
+    """The snapshot of a target, whatever its engine (PostgreSQL, or a ``sqlite:`` file)."""
+    if is_sqlite_url(target.dsn):
+        from .sqlite.snapshot import take_sqlite_snapshot  # noqa: PLC0415
+        from .sqlite.target import sqlite_path  # noqa: PLC0415
+
+        return take_sqlite_snapshot(sqlite_path(target.dsn), target_db=target.name)
+    return take_snapshot(target.dsn, target_db=target.name)
+
+
+def detect_target(target: Target, ctx: DetectContext, suppressions=()) -> DetectionResult:
+    """``run_detection`` for PostgreSQL targets; the SQLite engine hook for ``sqlite:`` files."""
+    if is_sqlite_url(target.dsn):
+        from .sqlite.scan import detect_sqlite  # noqa: PLC0415
+
+        return detect_sqlite(target, ctx.snapshot, ctx.code, ctx.failed, suppressions)
+    return run_detection(ctx, suppressions)
+
+
 def checked_types(result: DetectionResult) -> set[str]:
     """Issue types whose check ran completely (only these may mark issues resolved)."""
     partial = {u["check"] for u in result.unchecked}
@@ -67,6 +86,10 @@ class ScanOutcome:
 def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
                 coverage_s: float | None = None) -> ScanOutcome:
     """Snapshot + code scan + detection in process, writing nothing anywhere (``heal check``)."""
+    if is_sqlite_url(target.dsn):
+        from .sqlite.scan import scan_sqlite_target  # noqa: PLC0415
+
+        return scan_sqlite_target(target, cache_dir=cache_dir, failed=failed)
     t = {}
     t0 = time.perf_counter()
     snap = take_snapshot(target.dsn, target_db=target.name)

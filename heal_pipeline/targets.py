@@ -14,6 +14,7 @@ holds its DSN, so the file can be committed and the secrets stay in the environm
     [[targets]]
     name = "shop"                    # partition key and target_db; [A-Za-z0-9_.-]{1,63}
     dsn_env = "SHOP_DATABASE_URL"    # required: the variable holding the DSN
+    # path = "data/shop.db"          # instead of dsn_env: a SQLite file (heal_pipeline.sqlite)
     store_env = "HEAL_STORE_URL"     # optional: where heal.* lives (default HEAL_STORE_URL, else the target)
     source_dirs = ["/src/shop"]      # optional: application source roots (a string or a list)
     migrations_dirs = ["/src/shop/migrations"]
@@ -39,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, database_name, parse_duration, validate_dsn
+from .config import Settings, database_name, is_sqlite_url, parse_duration, validate_dsn
 from .errors import ConfigError
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
@@ -51,7 +52,7 @@ _DSN_LIKE = re.compile(r"^\s*[a-z][a-z0-9+.-]*://|\b(password|host|hostaddr|dbna
 DEFAULT_WINDOW_S = 7 * 86400.0
 
 #: keys of a target entry (and of [defaults], except name/dsn_env)
-FLEET_KEYS = ("name", "dsn_env", "store_env", "source_dirs", "migrations_dirs", "query_log",
+FLEET_KEYS = ("name", "dsn_env", "path", "store_env", "source_dirs", "migrations_dirs", "query_log",
               "log_database", "policy", "observation_window")
 #: keys that would hold a literal connection string or secret: always rejected
 LITERAL_KEYS = ("dsn", "url", "uri", "database_url", "store_url", "store_dsn", "conninfo",
@@ -94,10 +95,11 @@ class TargetSpec:
     policy: Path | None = None
     observation_window_s: float = DEFAULT_WINDOW_S
     origin: str = "environment"  # "fleet file /x/fleet.toml" or "environment"
+    path: Path | None = None  # a SQLite file target (fleet key ``path``; no secret, so no dsn_env)
 
     def resolve(self, env: dict[str, str] | os._Environ) -> Target:
         """The target with its DSN (and store DSN) read from the environment."""
-        dsn = env.get(self.dsn_env) or None
+        dsn = ("sqlite:///" + self.path.as_posix()) if self.path is not None else (env.get(self.dsn_env) or None)
         if dsn is None:
             where = f"{self.origin}: target {self.name!r}: " if self.origin != "environment" else ""
             raise ConfigError(f"{where}environment variable {self.dsn_env} is not set "
@@ -113,7 +115,8 @@ class TargetSpec:
             store = env.get("HEAL_STORE_URL") or None
             if store is not None:
                 validate_dsn(store, name="HEAL_STORE_URL")
-        return Target(name=self.name, dsn=dsn, store_dsn=store or dsn, source_dirs=self.source_dirs,
+        return Target(name=self.name, dsn=dsn, store_dsn=store or ("" if is_sqlite_url(dsn) else dsn),
+                      source_dirs=self.source_dirs,
                       migrations_dirs=self.migrations_dirs, query_log=self.query_log, policy=self.policy,
                       observation_window_s=self.observation_window_s, dsn_env=self.dsn_env,
                       log_database=self.log_database)
@@ -199,7 +202,7 @@ def _parse_fleet(p: Path, env: dict[str, str]) -> dict[str, TargetSpec]:
     defaults = data.get("defaults") or {}
     if not isinstance(defaults, dict):
         raise ConfigError(f"{src}: 'defaults' must be a table/mapping")
-    _check_entry(defaults, src, "defaults", allowed=set(FLEET_KEYS) - {"name", "dsn_env"})
+    _check_entry(defaults, src, "defaults", allowed=set(FLEET_KEYS) - {"name", "dsn_env", "path"})
     entries = data.get("targets")
     if entries is None:
         raise ConfigError(f"{src}: no targets (add [[targets]] entries with name and dsn_env)")
@@ -227,12 +230,17 @@ def _parse_fleet(p: Path, env: dict[str, str]) -> dict[str, TargetSpec]:
             raise ConfigError(f"{src}: target {name!r} is listed twice")
         merged = {**defaults, **entry}
         dsn_env = merged.get("dsn_env")
-        if not isinstance(dsn_env, str) or not dsn_env:
+        sqlite_file = _path(entry.get("path"), base, src, label, "path")
+        if sqlite_file is not None:
+            if "dsn_env" in entry:
+                raise ConfigError(f"{src}: {label}: give either 'path' (a SQLite file) or 'dsn_env', not both")
+            dsn_env = ""
+        elif not isinstance(dsn_env, str) or not dsn_env:
             raise ConfigError(f"{src}: {label}: 'dsn_env' is required: the name of the environment "
                               "variable holding its DSN")
         for key in ("dsn_env", "store_env"):
             v = merged.get(key)
-            if v is None:
+            if v is None or (key == "dsn_env" and sqlite_file is not None):
                 continue
             if not isinstance(v, str) or not _ENV_NAME.match(v):
                 raise ConfigError(f"{src}: {label}: {key} must be an environment variable name "
@@ -258,7 +266,7 @@ def _parse_fleet(p: Path, env: dict[str, str]) -> dict[str, TargetSpec]:
             query_log=_path(merged.get("query_log"), base, src, label, "query_log"),
             log_database=log_db,
             policy=policy if policy is not None else (Path(env_policy).expanduser() if env_policy else None),
-            observation_window_s=window_s, origin=src)
+            observation_window_s=window_s, origin=src, path=sqlite_file)
     return specs
 
 
@@ -273,7 +281,7 @@ def _check_entry(entry: dict, src: str, label: str, *, allowed: set[str]) -> Non
         if key not in allowed:
             raise ConfigError(f"{src}: {label}: unknown key {key!r} (known: {', '.join(sorted(allowed))})")
         for v in (value if isinstance(value, list) else [value]):
-            if isinstance(v, str) and key not in ("source_dirs", "migrations_dirs", "query_log", "policy") \
+            if isinstance(v, str) and key not in ("source_dirs", "migrations_dirs", "query_log", "policy", "path") \
                     and _DSN_LIKE.search(v):
                 raise ConfigError(f"{src}: {label}: {key} holds what looks like a connection string; "
                                   "the fleet file must not contain DSNs (name an environment variable "
@@ -335,7 +343,8 @@ def targets_from_settings(settings: Settings) -> dict[str, Target]:
         dsn = validate_dsn(settings.database_url, name="HEAL_DATABASE_URL")
         name = default_target_name(dsn)
         return {name: Target(
-            name=name, dsn=dsn, store_dsn=settings.effective_store_url or dsn,
+            name=name, dsn=dsn,
+            store_dsn=settings.effective_store_url or ("" if is_sqlite_url(dsn) else dsn),
             source_dirs=tuple(settings.source_dirs), migrations_dirs=tuple(settings.migrations_dirs),
             query_log=settings.query_log, policy=settings.policy,
             observation_window_s=settings.observation_window_s, dsn_env="HEAL_DATABASE_URL")}

@@ -7,7 +7,7 @@ import sys
 
 import psycopg
 
-from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, load_planted
+from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS, load_planted
 
 
 def _heal(*args, env_extra=None, dsn=None):
@@ -19,7 +19,7 @@ def _heal(*args, env_extra=None, dsn=None):
                           capture_output=True, text=True, timeout=300)
 
 
-DEMO_ENV = {"HEAL_SOURCE_DIRS": str(APP_DIR), "HEAL_MIGRATIONS_DIRS": str(MIGRATIONS_DIR),
+DEMO_ENV = {"HEAL_SOURCE_DIRS": os.pathsep.join(str(d) for d in SOURCE_DIRS), "HEAL_MIGRATIONS_DIRS": str(MIGRATIONS_DIR),
             "HEAL_OBSERVATION_WINDOW": "0"}
 
 
@@ -29,6 +29,7 @@ def test_check_fails_on_critical_then_baseline_accepts_them(demo_dsn, tmp_path):
     out = json.loads(res.stdout)
     assert len(out["issues"]) == len(load_planted()) and out["failing"] > 0
     assert all(i["severity"] == "critical" for i in out["issues"][: out["failing"]])
+    assert {i["language"] for i in out["issues"] if i["file"]} == {"python", "javascript", "typescript"}
     base = tmp_path / "baseline.json"
     res = _heal("check", "--write-baseline", str(base), dsn=demo_dsn, env_extra=DEMO_ENV)
     assert res.returncode == 1 and "FAIL" in res.stdout and "NEW" in res.stdout

@@ -38,7 +38,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         if res.schema_restored is not None:
             line += f"; schema restored: {'yes' if res.schema_restored else 'NO'}"
         print(line)
-    return 0 if res.status == "rolled_back" else 1
+    if res.conflicts:
+        for desc, c in res.conflicts.items():
+            print(f"heal:   kept {c['count']} row(s) the application changed after the fix ({desc}): "
+                  f"keys {', '.join(c['keys'][:20])}{' …' if c['count'] > 20 else ''}")
+    return 0 if res.status in ("rolled_back", "rolled_back_with_conflicts") else 1
 
 
 def cmd_fixes(args: argparse.Namespace) -> int:

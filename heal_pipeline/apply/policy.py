@@ -15,12 +15,23 @@ A TOML (``tomllib``) or JSON file, named by ``HEAL_POLICY``::
     lock_retries = 3                      # on lock timeout (55P03), with exponential backoff
     retry_backoff = "1s"
     fix_lock_wait = "30s"                 # wait for another heal run's fix lock, then skip
+    auto_after_approvals = 3              # trust ramp: N verified approved fixes of a type before its
+                                          # tier auto is honoured (default 0: honoured at once)
+    watch_window = "15m"                  # workload watch after an index/type change (issue 15)
+    watch_min_calls = 20                  # calls per statement after the change before it is judged
+    regression_mean_pct = 20              # a statement above the floor got this much slower → revert
+    regression_total_pct = 10             # or the affected set's total time (per call) grew this much
+    regression_floor_ms = 1.0             # statements faster than this (mean) are never judged
+    hold = "7d"                           # after a regression revert: the fingerprint is not fixed again
 
     [thresholds]
     small_table_rows = 100000             # type change in one transaction at or below
     batch_size = 5000
     batch_pause = "10ms"                  # a bare number is seconds; units: ms s m h d w
     backup_max_rows = 5000000
+
+    [auto_after_approvals_by_type]        # per-type trust ramp (overrides auto_after_approvals)
+    stale_statistics = 0
 
     [tables."app.orders"]                 # per-table switches (globs), first match wins
     enabled = false
@@ -82,6 +93,15 @@ class Policy:
     batch_size: int | None = None
     batch_pause_s: float | None = None
     backup_max_rows: int | None = None
+    # --- issue 15: trust ramp and workload watch (add-only) ---
+    auto_after_approvals: int = 0
+    auto_after_approvals_by_type: tuple[tuple[str, int], ...] = ()  # [auto_after_approvals_by_type] table
+    watch_window_s: float = 900.0
+    watch_min_calls: int = 20
+    regression_mean_pct: float = 20.0
+    regression_total_pct: float = 10.0
+    regression_floor_ms: float = 1.0
+    hold_s: float = 7 * 86400.0
     source: str = "defaults"
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
@@ -120,6 +140,20 @@ class Policy:
             return (f"would rewrite {plan.rows_rewritten} rows, more than max_rows_to_rewrite "
                     f"{self.max_rows_to_rewrite}")
         return None
+
+
+def approvals_needed(policy: "Policy", issue_type: str) -> int:
+    """Verified approved fixes of ``issue_type`` needed before its tier ``auto`` is honoured."""
+    return dict(policy.auto_after_approvals_by_type).get(issue_type, policy.auto_after_approvals)
+
+
+def trust_ramp_reason(policy: "Policy", plan: FixPlan, verified_approvals: int) -> str | None:
+    """Why an ``auto`` plan may not run unapproved yet (None: the ramp is passed or not configured)."""
+    need = approvals_needed(policy, plan.issue_type)
+    if plan.tier == "auto" and verified_approvals < need:
+        return (f"trust ramp: {verified_approvals} of {need} verified approved {plan.issue_type} fixes so far "
+                "(policy auto_after_approvals)")
+    return None
 
 
 def parse_seconds(value: Any, *, name: str, source: str) -> float:
@@ -197,6 +231,18 @@ def policy_from_dict(data: dict[str, Any], source: str = "<dict>") -> Policy:
                     if tk == "batch_size" and n == 0:
                         raise ConfigError(f"policy {source}: thresholds.batch_size must be at least 1")
                     kw[tk] = n
+        elif key in ("auto_after_approvals", "watch_min_calls"):
+            kw[key] = _int(value, name=key, source=source)
+        elif key == "auto_after_approvals_by_type":
+            if not isinstance(value, dict):
+                raise ConfigError(f"policy {source}: [auto_after_approvals_by_type] must be a table of issue_type = N")
+            kw[key] = tuple(sorted((str(k), _int(v, name=f"{key}.{k}", source=source)) for k, v in value.items()))
+        elif key in ("regression_mean_pct", "regression_total_pct", "regression_floor_ms"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ConfigError(f"policy {source}: {key} must be a non-negative number, got {value!r}")
+            kw[key] = float(value)
+        elif key in ("watch_window", "hold"):
+            kw[f"{key}_s"] = parse_seconds(value, name=key, source=source)
         elif key == "tables":
             if not isinstance(value, dict):
                 raise ConfigError(f"policy {source}: [tables] must be a table of \"schema.table\" globs")
@@ -219,7 +265,9 @@ def policy_from_dict(data: dict[str, Any], source: str = "<dict>") -> Policy:
         else:
             known = sorted({"dry_run", "auto_apply_tiers", "protected_tables", "disabled_issue_types",
                             "max_rows_to_rewrite", "max_attempts", "lock_retries", "thresholds", "tables",
-                            *_DURATIONS})
+                            "auto_after_approvals", "auto_after_approvals_by_type", "watch_window",
+                            "watch_min_calls", "regression_mean_pct", "regression_total_pct",
+                            "regression_floor_ms", "hold", *_DURATIONS})
             raise ConfigError(f"policy {source}: unknown key {key!r} (known: {', '.join(known)})")
     return Policy(**kw)
 
@@ -237,6 +285,10 @@ def load_policy(path: str | os.PathLike | None = None, *, env: dict[str, str] | 
         raise ConfigError(f"policy file {p} does not exist (HEAL_POLICY)") from None
     except OSError as exc:
         raise ConfigError(f"policy file {p} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"policy file {p} is not UTF-8 text (a binary file?): expected TOML or JSON") from None
+    if "\x00" in text:
+        raise ConfigError(f"policy file {p} is not text (NUL bytes): expected TOML or JSON")
     try:
         if p.suffix.lower() == ".json":
             data = json.loads(text)

@@ -11,6 +11,8 @@ Public API: :func:`scan` (plain Python, no Dagster). Layout:
 - ``assemble.py`` — sites + facts -> ``SqlStatement`` / ``CodeFinding``;
 - ``scanner.py``  — walking, bad-input handling, the content-hash cache, parallelism, the
   cross-module post-pass.
+- ``javascript/`` — the JavaScript/TypeScript language package (tree-sitter): the counterpart
+  of ``python.py`` over the same template/sql/assemble core.
 """
 
 from heal_pipeline.codescan.python import DEFAULT_CALL_NAMES

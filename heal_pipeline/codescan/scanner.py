@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from heal_pipeline.codescan import javascript as JS
 from heal_pipeline.codescan import template as T
 from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
@@ -223,7 +224,7 @@ class _Cache:
 
 
 class _File:
-    __slots__ = ("root", "rel", "path", "key", "data", "record", "module", "is_pkg", "root_i")
+    __slots__ = ("root", "rel", "path", "key", "data", "record", "module", "is_pkg", "root_i", "lang")
 
     def __init__(self, root_i: int, root: Path, rel: str, path: str):
         self.root_i = root_i
@@ -233,11 +234,12 @@ class _File:
         self.key: str | None = None
         self.data: bytes | None = None
         self.record: dict | None = None
+        self.lang = "python" if rel.endswith(".py") else JS.language_of(rel)  # JS/TS: see javascript/
         parts = rel[:-3].split("/") if rel.endswith(".py") else rel.split("/")
         self.is_pkg = parts[-1] == "__init__"
         if self.is_pkg:
             parts = parts[:-1]
-        self.module = ".".join(parts)
+        self.module = ".".join(parts) if self.lang == "python" else ""
 
 
 class _Exclude:
@@ -263,6 +265,7 @@ class _Exclude:
 def _walk(root_i: int, root: Path, exclude: _Exclude, skipped: list[CodeFinding]
           ) -> list[_File]:
     files: list[_File] = []
+    js_build: dict[str, int] = {}  # JS/TS files under node_modules/dist/build/.next: not source
     if root.is_file():
         return [_File(root_i, root.parent, root.name, str(root))]
     try:
@@ -331,7 +334,18 @@ def _walk(root_i: int, root: Path, exclude: _Exclude, skipped: list[CodeFinding]
                 subdirs.append((e.path, rel + "/", ancestors | {key}))
             elif is_file and name.endswith(".py"):
                 files.append(_File(root_i, root, rel, e.path))
+            elif is_file and JS.is_source(name):
+                build = next((i for i, c in enumerate(rel.split("/")[:-1]) if c in JS.BUILD_DIRS), None)
+                if build is None:
+                    files.append(_File(root_i, root, rel, e.path))
+                else:
+                    d = "/".join(rel.split("/")[:build + 1])
+                    js_build[d] = js_build.get(d, 0) + 1
         stack.extend(reversed(subdirs))
+    for d, n in sorted(js_build.items()):
+        skipped.append(CodeFinding(kind="skipped_file", file=d, line=1, detail=(
+            f"{n} JavaScript/TypeScript file(s) in a build output or dependency directory "
+            f"({d.rsplit('/', 1)[-1]}/) not scanned")))
     return files
 
 
@@ -368,6 +382,7 @@ def scan(roots: list[Path] | Iterable[Path | str], *, cache_dir: Path | None = N
 def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], call_names,
           workers, max_file_bytes: int, parallel_threshold: int) -> CodeScan:
     names = CallNames(set(call_names) if call_names is not None else None)
+    js_names = JS.JsNames(set(call_names) if call_names is not None else None)
     result = CodeScan(roots=[r.as_posix() for r in roots])
     skipped: list[CodeFinding] = []
     statements: list[SqlStatement] = []
@@ -379,6 +394,7 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         for i, root in enumerate(roots):
             files.extend(_walk(i, root, matcher, skipped))
         salt = f"{SCANNER_VERSION}|{names.signature}|".encode()
+        js_salt = f"{SCANNER_VERSION}|{JS.VERSION}|{js_names.signature}|".encode()
         cached = cache.files()
         stats = cache.stats()
         new_stats: list[tuple] = []
@@ -402,7 +418,8 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
                 else:
                     with open(f.path, "rb") as fh:
                         data = fh.read()
-                    f.key = hashlib.blake2b(salt + data, digest_size=16).hexdigest()
+                    f.key = hashlib.blake2b((salt if f.lang == "python" else js_salt + f.rel[-4:].encode())
+                                            + data, digest_size=16).hexdigest()
                     # trust (size, mtime) next time only when the file was not written in the
                     # last second (a same-size rewrite within one mtime tick is then caught)
                     if st.st_mtime_ns < now_ns - 1_000_000_000:
@@ -433,11 +450,12 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
             misses.append(f)
         result.files_scanned = len(files)
         result.files_cached = hits
-        _process(misses, names, workers, parallel_threshold)
+        _process([f for f in misses if f.lang == "python"], names, workers, parallel_threshold)
+        JS.process_files([f for f in misses if f.lang != "python"], js_names, workers, parallel_threshold)
         result.files_parsed = len(misses)
         new_rows = [(f.key, json.dumps(f.record, separators=(",", ":"), ensure_ascii=False))
                     for f in misses if f.key]
-        post = _PostPass(files, names, cache)
+        post = _PostPass(files, names, cache, js_names)
         statements, findings = post.run()
         result.files_parsed += len(post.lazy_parsed - {id(f) for f in misses})
         new_rows.extend(post.updated_rows)
@@ -531,7 +549,8 @@ def _process_parallel(misses: list[_File], names: CallNames, n_workers: int) -> 
 
 
 class _PostPass:
-    def __init__(self, files: list[_File], names: CallNames, cache: _Cache):
+    def __init__(self, files: list[_File], names: CallNames, cache: _Cache, js_names=None):
+        self.js_names = js_names
         self.files = files
         self.names = names
         self.cache = cache
@@ -555,7 +574,7 @@ class _PostPass:
         uses: list[dict] = []
         for f in self.files:
             rec = f.record
-            if not rec or "sites" not in rec:
+            if not rec or "sites" not in rec or f.lang != "python":
                 continue
             for u in rec.get("untraced") or ():
                 findings.append(CodeFinding(
@@ -593,6 +612,12 @@ class _PostPass:
                 statements.append(stmt)
                 findings.extend(fnd)
                 uses.extend(use)
+        js_files = [f for f in self.files if f.lang != "python"]
+        if js_files:  # the JavaScript/TypeScript language package, same finalize
+            js = JS.JsPostPass(js_files, self.js_names or JS.JsNames(), self.analysis).run()
+            statements.extend(js[0])
+            findings.extend(js[1])
+            uses.extend(js[2])
         findings.extend(helper_findings(uses))
         return statements, findings
 

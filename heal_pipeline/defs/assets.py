@@ -7,8 +7,8 @@ from collections import Counter
 import dagster as dg
 
 from ..errors import HealError
-from ..introspect import compute_drift, drift_rows, drift_total, take_snapshot
-from ..scan import code_cache_dir, scan_code
+from ..introspect import compute_drift, drift_rows, drift_total
+from ..scan import code_cache_dir, scan_code, take_target_snapshot
 from ..config import database_name
 from ..store import (ingest_failed_queries, load_log_cursor, open_store, previous_snapshot,
                      save_code_scan, save_snapshot)
@@ -46,7 +46,7 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
     target = heal.target(context.partition_key)
     started = time.perf_counter()
     try:
-        snap = take_snapshot(target.dsn, target_db=target.name)
+        snap = take_target_snapshot(target)  # PostgreSQL, or a sqlite: file (heal_pipeline.sqlite)
         seconds = time.perf_counter() - started
         with open_store(target.store_dsn) as store:
             before = previous_snapshot(store, target.name)

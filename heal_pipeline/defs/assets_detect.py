@@ -4,9 +4,9 @@ from collections import Counter
 
 import dagster as dg
 
-from ..detect import object_label, run_detection
+from ..detect import object_label
 from ..errors import HealError
-from ..scan import checked_types, make_context
+from ..scan import checked_types, detect_target, make_context
 from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
                      previous_snapshot, record_detection, stats_coverage_seconds)
 from .assets import _fail, _table, code_findings, failed_queries, schema_snapshot
@@ -78,7 +78,7 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
             failed = load_failed_queries(store, target.name)
             coverage = stats_coverage_seconds(store, target.name, snap.stats_reset, snap.taken_at)
             ctx = make_context(target, snap, code, failed, coverage_s=coverage)
-            result = run_detection(ctx, load_suppressions(store, target.name))
+            result = detect_target(target, ctx, load_suppressions(store, target.name))  # engine hook
             record = record_detection(store, target.name, result, context.run.run_id, checked_types(result))
     except HealError as exc:
         raise _fail(exc) from None

@@ -3,6 +3,7 @@
 import dagster as dg
 from pydantic import Field
 
+from ..apply.changeset import expand_approval
 from ..apply.executor import apply_plans, rollback_fix
 from ..apply.policy import load_policy
 from ..db import connect
@@ -69,11 +70,20 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             snap = previous_snapshot(store, target.name)
             if snap is None:
                 raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
+            from ..watch.workload import evaluate_due_watches  # issue 15: judge due watches, revert regressions
+            judged = evaluate_due_watches(target.dsn, target.store_dsn, target.name, policy)
             issues = load_open_issues(store, target.name, fixable_only=True)
+            scan = load_code_scan(store, target.name) if target.source_dirs else None
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
-                                  source_dirs=list(target.source_dirs)) as pctx:
+                                  source_dirs=list(target.source_dirs),
+                                  statements=list(scan.statements) if scan else []) as pctx:
                 plans = plan_issues(issues, snap, pctx)
+                from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
+                annotate_plans(plans, issues, snap, pctx, list(scan.statements) if scan else ())
             save_fix_plans(store, target.name, plans, context.run.run_id)
+            from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
+            shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,
+                                     pg_stat_statements=snap.pg_stat_statements)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fingerprint": p.fingerprint, "issue_type": p.issue_type, "tier": p.tier,
@@ -88,6 +98,10 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
         "blocked": dg.MetadataValue.int(sum(bool(p.blocked) for p in plans)),
         **{f"tier/{k}": dg.MetadataValue.int(v) for k, v in tiers.items()},
         "policy": dg.MetadataValue.text(policy.source),
+        **{k: (dg.MetadataValue.json(v) if k == "shadow/order" else dg.MetadataValue.int(v)) for k, v in shadow.items()},
+        **{f"watch/{st}": dg.MetadataValue.int(sum(w.status == st for w in judged))
+           for st in ("improved", "kept", "reverted_regression", "revert_failed", "inconclusive", "watching")},
+        "watch/results": dg.MetadataValue.json([w.metadata() for w in judged]),
         "how_to_apply": dg.MetadataValue.md(
             "Launch job **heal_apply** for this partition with run config\n\n"
             "```yaml\nops:\n  applied_fixes:\n    config:\n      approve: [\"<fingerprint>\", …]\n```"),
@@ -150,13 +164,18 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         with open_store(target.store_dsn) as store:
             plans = load_fix_plans(store, target.name)
             known = {p.fingerprint for p in plans}
-            unknown = [f for f in config.approve if f not in known]
+            unknown = [f for f in (x.strip() for x in config.approve) if f not in known]
             if unknown:
                 raise HealError(f"unknown fingerprint(s) {', '.join(unknown)}: no current plan for them on "
                                 f"{target.name} (materialize fix_plan first; {len(known)} plan(s) available)")
-            approved = set(config.approve)
+            approved = {f.strip() for f in config.approve}
             if config.approve_all_auto:
                 approved |= {p.fingerprint for p in plans if p.tier == "auto"}
+            # a change set is approved as a whole: the schema fix and the code edits that depend on it
+            expanded = expand_approval(plans, approved)
+            if expanded - approved:
+                context.log.info("approved with their change set: " + ", ".join(sorted(expanded - approved)))
+            approved = expanded
             try:
                 context.instance.add_run_tags(context.run.run_id, {
                     TAG_TARGET_DB: target.name,
@@ -166,8 +185,15 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
             # auto-tier plans go through when the policy allows them; everything else only if approved
             todo = [p for p in plans if p.fingerprint in approved
                     or (p.tier == "auto" and "auto" in policy.auto_apply_tiers and not policy.dry_run)]
+            from ..watch.shadow import autonomy_gate  # issue 15: holds, trust ramp, unwatchable changes
+            todo, held_back = autonomy_gate(store, target.name, todo, policy, approved,
+                                            getattr(previous_snapshot(store, target.name), "pg_stat_statements", None))
+            scan = load_code_scan(store, target.name) if target.source_dirs else None
             results = apply_plans(todo, target.dsn, target.store_dsn, policy, context.run.run_id,
-                                  approve=approved, redetect=lambda p: _redetector(target, store, p))
+                                  approve=approved, redetect=lambda p: _redetector(target, store, p),
+                                  statements=list(scan.statements) if scan else None, target_name=target.name)
+            from ..watch.workload import watch_applied  # issue 15: measure the workload after index/type fixes
+            watches = watch_applied(results, todo, target.dsn, target.store_dsn, policy)
     except HealError as exc:
         raise _fail(exc) from None
     rows = [{"fix_id": r.fix_id if r.fix_id is not None else -1, "fingerprint": r.fingerprint,
@@ -186,7 +212,10 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         "approved": dg.MetadataValue.json(sorted(approved)),
         **{f"status/{s}": dg.MetadataValue.int(sum(r.status == s for r in results))
            for s in ("verified", "failed", "skipped")},
+        "change_sets": dg.MetadataValue.json([r.change_set for r in results if r.change_set][:50]),
         "policy": dg.MetadataValue.text(policy.source),
+        "watches": dg.MetadataValue.json(watches),
+        "held_back": dg.MetadataValue.json(held_back),
         "how_to_roll_back": dg.MetadataValue.md(
             "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
             "      fix_id: <fix_id>\n      target_db: <target>\n```\nor run `heal rollback <fix_id>`."),
@@ -218,19 +247,21 @@ def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal
         pass
     try:
         res = rollback_fix(config.fix_id, target.dsn, target.store_dsn, policy=load_policy(target.policy),
-                           run_id=context.run.run_id)
+                           run_id=context.run.run_id, target_name=target.name)
     except HealError as exc:
         raise dg.Failure(description=str(exc)) from None
     context.log.info(f"rollback of fix {config.fix_id}: {res.status}" + (f" — {res.reason}" if res.reason else ""))
-    if res.status == "rolled_back" and not res.schema_restored:
+    if res.status in ("rolled_back", "rolled_back_with_conflicts") and (not res.schema_restored or res.conflicts):
         context.log.warning(f"fix {config.fix_id}: {res.reason}")
-    if res.status != "rolled_back":
+    if res.status not in ("rolled_back", "rolled_back_with_conflicts"):
         raise dg.Failure(description=f"rollback of fix {config.fix_id} did not complete: {res.status}: {res.reason}",
                          metadata={"result": dg.MetadataValue.json(res.to_dict())})
     yield dg.AssetMaterialization(asset_key="applied_fixes", partition=target.name,
                                   metadata={"rolled_back_fix": dg.MetadataValue.int(config.fix_id),
                                             "rollback_fix_id": dg.MetadataValue.int(res.fix_id or -1),
-                                            "schema_restored": dg.MetadataValue.bool(bool(res.schema_restored))})
+                                            "schema_restored": dg.MetadataValue.bool(bool(res.schema_restored)),
+                                            "status": dg.MetadataValue.text(res.status),
+                                            "conflicts": dg.MetadataValue.json(res.conflicts or {})})
 
 
 @dg.job(description="Roll back one fix by id (config: fix_id, target_db).", tags={"heal/kind": "rollback"})

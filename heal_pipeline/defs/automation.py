@@ -16,7 +16,7 @@
   the store (written atomically with the rows), so the sensor itself writes nothing: it only decides
   *when* to scan. A scan of the target already waiting in the queue (from any trigger) absorbs new
   failures (no second request). The first tick for a log starts at its end (history is the asset's job).
-* ``code_change_sensor`` — content hashes of the source roots (``.py``/``.sql`` under
+* ``code_change_sensor`` — content hashes of the source roots (``.py``/``.sql``/JS/TS under
   ``source_dirs`` + ``migrations_dirs``); a cheap ``(mtime, size)`` pre-check, then only changed
   candidates are hashed. Cursor: the per-target digest of ``{path: sha1}``. A touch is not a change.
 * ``heal_fleet_sync`` — keeps the ``target_db`` dynamic partitions equal to the configured targets
@@ -349,7 +349,7 @@ def failed_query_log_sensor(context: dg.SensorEvaluationContext):
 # code-change sensor
 # ==========================================================================================
 
-WATCHED_SUFFIXES = (".py", ".sql")
+WATCHED_SUFFIXES = (".py", ".sql", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts")
 #: files modified this recently are re-hashed next tick too (mtime granularity: "racy" entries)
 RACY_S = 2.0
 

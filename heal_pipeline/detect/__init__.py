@@ -25,6 +25,11 @@ from . import (  # noqa: F401  (explicit imports register the checks)
     pg010_missing_table,
     py001_cast_workaround,
     py002_code_findings,
+    pg020_stale_statistics,
+    pg021_table_bloat,
+    pg022_sequence_exhaustion,
+    pg023_xid_wraparound,
+    pg024_unvalidated_constraint,
 )
 from .base import REGISTRY, Check, DetectContext, Thresholds
 
@@ -46,6 +51,11 @@ RULES: tuple[str, ...] = (
     "unsafe_sql",
     "query_in_loop",
     "unparsed_sql",
+    "stale_statistics",
+    "table_bloat",
+    "sequence_exhaustion",
+    "xid_wraparound",
+    "unvalidated_constraint",
 )
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}

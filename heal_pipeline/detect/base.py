@@ -36,6 +36,15 @@ class Thresholds:
     sample_size: int = 10_000
     orphan_timeout_ms: int = 5_000
     search_path: tuple[str, ...] = ("public",)
+    # --- maintenance checks (issue 15, PG020-PG024) ---
+    stale_min_rows: int = 1_000  # smaller tables: plans are fine without statistics
+    stale_mod_ratio: float = 0.2  # n_mod_since_analyze / rows (autoanalyze's own default is 0.1)
+    bloat_min_dead: int = 10_000  # dead tuples before table_bloat is reported
+    bloat_dead_ratio: float = 0.2  # dead / (live + dead)
+    bloat_min_bytes: int = 10 * 1024 * 1024  # space bloat: tables smaller than this are ignored
+    bloat_space_ratio: float = 0.5  # estimated free heap / heap size → VACUUM FULL / pg_repack advice
+    sequence_used_ratio: float = 0.75  # used share of the type's (or column's) range
+    xid_age_warn: int = 1_000_000_000  # age(relfrozenxid); wraparound protection stops writes at ~2.1e9
 
 
 @dataclass

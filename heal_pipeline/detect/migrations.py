@@ -53,12 +53,14 @@ def scan_migrations(dirs: list[Path] | tuple[Path, ...]) -> tuple[list[Definitio
                 continue
             for raw in stmts:
                 st = raw.stmt
+                # pglast reports statement locations in characters of the str it was given (not bytes):
+                # slicing the UTF-8 bytes cut definitions after any non-ASCII text ("timestampt")
                 start = raw.stmt_location or 0
-                length = raw.stmt_len or (len(text.encode()) - start)
-                body = text.encode()[start:start + length].decode(errors="replace").strip()
-                line = _line_of(text, len(text.encode()[:start].decode(errors="replace")))
+                length = raw.stmt_len or (len(text) - start)
+                body = text[start:start + length].strip()
+                line = _line_of(text, start)
                 # skip leading blank lines/comments of the statement text for an exact line
-                lead = text.encode()[start:start + length].decode(errors="replace")
+                lead = text[start:start + length]
                 line += lead[: len(lead) - len(lead.lstrip())].count("\n")
                 if isinstance(st, ast.CreateStmt):
                     rv = st.relation

@@ -237,6 +237,8 @@ def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
                 else:
                     snap.pg_stat_statements = f"error: {msg}"
                 snap.unavailable["statements"] = msg
+        from .maintenance import read_maintenance  # issue 15: vacuum/analyze/sequence/xid facts
+        queries += read_maintenance(conn, snap, exclude_schemas)
         conn.rollback()  # read-only: nothing to keep
     except psycopg.errors.QueryCanceled as exc:
         _safe_rollback(conn)

@@ -31,6 +31,7 @@ from . import (  # noqa: F401  (explicit imports register the planners)
     unused_index,
     unused_table,
 )
+from . import stale_statistics, table_bloat, sequence_exhaustion, xid_wraparound, unvalidated_constraint  # noqa: F401,E501  issue 15
 from . import ops
 from .base import PLANNERS, CannotPlan, PlanContext, Thresholds, blocked_plan, planner
 from .lint import lint_plan

@@ -69,6 +69,7 @@ class PlanContext:
     policy: Any = None  # heal_pipeline.apply.policy.Policy
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     lint: bool = True
+    statements: list = field(default_factory=list)  # the application's SQL (latest code scan), if known
 
     @classmethod
     @contextlib.contextmanager

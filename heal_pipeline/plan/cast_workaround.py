@@ -59,6 +59,8 @@ def plan_cast_workaround(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixP
     path = locate_source(ctx, issue.file)
     if path is None or not issue.line:
         return blocked_plan(issue, f"source file {issue.file!r} not found under the source roots", tier="approval")
+    if not path.name.endswith(".py"):
+        return _plan_js(issue, path, ctx, depends)
     before = path.read_text(encoding="utf-8")
     edits: list[dict] = []
     diffs: list[str] = []
@@ -124,4 +126,26 @@ def plan_cast_workaround(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixP
         rows_affected=0, rows_rewritten=0,
         backup="the original file content is kept in heal.fix_history (code_backups); rollback writes it back",
         verification="the files parse; the cast is no longer found at that location",
+        notes=[f"applies only after {d} verified" for d in depends])
+
+
+def _plan_js(issue: Issue, path: Path, ctx: PlanContext, depends: list[str]) -> FixPlan:
+    """JS/TS: byte-range edits on the tree-sitter tree (heal_pipeline.codescan.javascript.rewrite)."""
+    from ..codescan.javascript import JsFixError, plan_js_cast_fix
+
+    before = path.read_text(encoding="utf-8")
+    try:
+        after, diff = plan_js_cast_fix(path, issue, source_dirs=ctx.source_dirs, rel=issue.file)
+    except JsFixError as exc:
+        return blocked_plan(issue, str(exc), tier="approval")
+    kind = (issue.evidence or {}).get("kind") or "python_cast"
+    summary = f"remove the {kind.replace('python_', 'JS ')} at {issue.file}:{issue.line}"
+    edits = [{"path": str(path), "file": issue.file, "sha256_before": _sha(before), "after": after}]
+    step = FixStep(description=summary, sql="", lock="none", transactional=False, kind="code")
+    return new_plan(
+        issue, "approval", summary, steps=[step], diff=diff, code_edits=edits, depends_on=depends,
+        rows_affected=0, rows_rewritten=0,
+        backup="the original file content is kept in heal.fix_history (code_backups); rollback writes it back",
+        verification="the edited file re-parses without ERROR/MISSING nodes (and `node --check` for JavaScript "
+                     "when node is on PATH)",
         notes=[f"applies only after {d} verified" for d in depends])

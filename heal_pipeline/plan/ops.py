@@ -208,6 +208,12 @@ def drop_table(schema: str, table: str) -> sql.Composable:
     return sql.SQL("DROP TABLE {}").format(qualified(schema, table))
 
 
+@op("drop_table_if_exists")
+def drop_table_if_exists(schema: str, table: str) -> sql.Composable:
+    # only heal's own helper tables (rejects of an expand/contract attempt); never CASCADE
+    return sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(schema, table))
+
+
 @op("lock_exclusive")
 def lock_exclusive(schema: str, table: str) -> sql.Composable:
     # inside a reverse "drop" group: nobody can write between the emptiness re-check and the drop
@@ -342,18 +348,56 @@ def add_primary_key_using_index(schema: str, table: str, constraint: str, index:
 # --------------------------------------------------------------------------------------
 
 
-def sync_body(new_column: str, old_column: str, type: str) -> str:  # noqa: A002
-    """The PL/pgSQL body of the sync trigger, rendered from composed parts (identifiers quoted)."""
-    body = sql.SQL("BEGIN NEW.{} := NEW.{}::{}; RETURN NEW; END").format(
-        ident(new_column), ident(old_column), type_sql(type))
+def sync_body(new_column: str, old_column: str, type: str, rejects_schema: str | None = None,  # noqa: A002
+              rejects_table: str | None = None, server_version_num: int = 160000) -> str:
+    """The PL/pgSQL body of the sync trigger, rendered from composed parts (identifiers quoted).
+
+    It never makes an application write fail that would have succeeded before the fix: a value that does
+    not convert leaves the new column NULL and is recorded in the rejects table, which the swap checks
+    (under its lock) before it commits — the fix fails, the write succeeds."""
+    conv = sql.SQL("NEW.{} := NEW.{}::{};").format(ident(new_column), ident(old_column), type_sql(type))
+    if rejects_schema is None or rejects_table is None:
+        return sql.SQL("BEGIN {} RETURN NEW; END").format(conv).as_string(None)
+    reject = sql.SQL("NEW.{} := NULL; INSERT INTO {} (value) VALUES (NEW.{}::text);").format(
+        ident(new_column), qualified(rejects_schema, rejects_table), ident(old_column))
+    if server_version_num >= 160000:
+        body = sql.SQL("BEGIN IF NEW.{o} IS NULL OR pg_input_is_valid(NEW.{o}::text, {t}) THEN {conv} "
+                       "ELSE {reject} END IF; RETURN NEW; END").format(
+            o=ident(old_column), t=sql.Literal(canonical_type(type)), conv=conv, reject=reject)
+    else:
+        body = sql.SQL("BEGIN BEGIN {conv} EXCEPTION WHEN data_exception THEN {reject} END; RETURN NEW; END").format(
+            conv=conv, reject=reject)
     return body.as_string(None)
 
 
 @op("create_sync_function")
 def create_sync_function(schema: str, function: str, new_column: str, old_column: str,
-                         type: str) -> sql.Composable:  # noqa: A002
-    return sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql AS {}").format(
-        qualified(schema, function), sql.Literal(sync_body(new_column, old_column, type)))
+                         type: str, rejects_schema: str | None = None, rejects_table: str | None = None,  # noqa: A002
+                         server_version_num: int = 160000) -> sql.Composable:
+    # SECURITY DEFINER with a fixed search_path: the application's role needs no privilege on heal's
+    # rejects table for its writes to go through
+    return sql.SQL("CREATE FUNCTION {}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER "
+                   "SET search_path = pg_catalog, pg_temp AS {}").format(
+        qualified(schema, function), sql.Literal(sync_body(new_column, old_column, type, rejects_schema,
+                                                           rejects_table, server_version_num)))
+
+
+@op("create_rejects_table")
+def create_rejects_table(schema: str, table: str) -> sql.Composable:
+    """Where the sync trigger records values it could not convert (checked by the swap)."""
+    return sql.SQL("CREATE TABLE {} (at timestamptz NOT NULL DEFAULT now(), value text)").format(
+        qualified(schema, table))
+
+
+@op("count_difference")
+def count_difference(a_schema: str, a_table: str, b_schema: str, b_table: str) -> sql.Composable:
+    return sql.SQL("SELECT (SELECT count(*) FROM {}) - (SELECT count(*) FROM {})").format(
+        qualified(a_schema, a_table), qualified(b_schema, b_table))
+
+
+@op("count_all")
+def count_all(schema: str, table: str) -> sql.Composable:
+    return sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))
 
 
 @op("create_sync_trigger")
@@ -437,190 +481,5 @@ def backup_orphans(schema: str, table: str, column: str, ref_schema: str, ref_ta
         _orphan_where("c", column, ref_schema, ref_table, ref_column))
 
 
-# --------------------------------------------------------------------------------------
-# checks (one row, first column compared with FixStep.expect) and measurements
-# --------------------------------------------------------------------------------------
-
-
-@op("count_rows")
-def count_rows(schema: str, table: str) -> sql.Composable:
-    return sql.SQL("SELECT count(*) FROM {}").format(qualified(schema, table))
-
-
-@op("count_orphans")
-def count_orphans(schema: str, table: str, column: str, ref_schema: str, ref_table: str,
-                  ref_column: str) -> sql.Composable:
-    return sql.SQL("SELECT count(*) FROM {} AS c WHERE {}").format(
-        qualified(schema, table), _orphan_where("c", column, ref_schema, ref_table, ref_column))
-
-
-@op("sample_orphans")
-def sample_orphans(schema: str, table: str, column: str, ref_schema: str, ref_table: str,
-                   ref_column: str, limit: int = 5) -> sql.Composable:
-    return sql.SQL("SELECT DISTINCT c.{}::text FROM {} AS c WHERE {} LIMIT {}").format(
-        ident(column), qualified(schema, table), _orphan_where("c", column, ref_schema, ref_table, ref_column),
-        sql.Literal(int(limit)))
-
-
-# fallback conversion tests for servers without pg_input_is_valid (PostgreSQL < 16)
-_FALLBACK_PATTERNS = {
-    "smallint": r"^\s*[-+]?[0-9]{1,5}\s*$",
-    "integer": r"^\s*[-+]?[0-9]{1,10}\s*$",
-    "bigint": r"^\s*[-+]?[0-9]{1,19}\s*$",
-    "numeric": r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$",
-    "uuid": r"^\s*\{?[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\}?\s*$",
-    "text": r"",
-    "boolean": r"^\s*(t|f|true|false|yes|no|on|off|1|0|y|n)\s*$",
-}
-
-
-def fallback_pattern(type: str) -> str | None:  # noqa: A002
-    base = canonical_type(type).split("(")[0].strip()
-    base = {"int": "integer", "int4": "integer", "int8": "bigint", "int2": "smallint",
-            "varchar": "text", "character varying": "text", "bool": "boolean"}.get(base, base)
-    return _FALLBACK_PATTERNS.get(base)
-
-
-def _not_convertible(column: str, type: str, server_version_num: int) -> sql.Composable:  # noqa: A002
-    if server_version_num >= 160000:
-        return sql.SQL("{c} IS NOT NULL AND NOT pg_input_is_valid({c}::text, {t})").format(
-            c=ident(column), t=sql.Literal(canonical_type(type)))
-    pattern = fallback_pattern(type)
-    if pattern is None:
-        raise UnsafeInput(f"cannot precheck conversion to {type} before PostgreSQL 16")
-    if pattern == "":
-        return sql.SQL("false")
-    # bounded-length patterns; out-of-range values within the length are caught by the cast itself
-    return sql.SQL("{c} IS NOT NULL AND {c}::text !~ {p}").format(c=ident(column), p=sql.Literal(pattern))
-
-
-@op("count_not_convertible")
-def count_not_convertible(schema: str, table: str, column: str, type: str,  # noqa: A002
-                          server_version_num: int = 160000) -> sql.Composable:
-    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(
-        qualified(schema, table), _not_convertible(column, type, server_version_num))
-
-
-@op("sample_not_convertible")
-def sample_not_convertible(schema: str, table: str, column: str, type: str,  # noqa: A002
-                           server_version_num: int = 160000, limit: int = 5) -> sql.Composable:
-    return sql.SQL("SELECT DISTINCT {}::text FROM {} WHERE {} LIMIT {}").format(
-        ident(column), qualified(schema, table), _not_convertible(column, type, server_version_num),
-        sql.Literal(int(limit)))
-
-
-@op("count_noncanonical")
-def count_noncanonical(schema: str, table: str, column: str, type: str) -> sql.Composable:  # noqa: A002
-    """Rows whose text would not survive the round trip (' 5' -> 5 -> '5')."""
-    return sql.SQL("SELECT count(*) FROM {t} WHERE {c} IS NOT NULL AND {c}::{ty}::text IS DISTINCT FROM {c}::text").format(
-        t=qualified(schema, table), c=ident(column), ty=type_sql(type))
-
-
-@op("count_not_null")
-def count_not_null(schema: str, table: str, column: str) -> sql.Composable:
-    return sql.SQL("SELECT count(*) FROM {} WHERE {} IS NOT NULL").format(qualified(schema, table), ident(column))
-
-
-@op("count_nulls")
-def count_nulls(schema: str, table: str, columns: list[str]) -> sql.Composable:
-    cond = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(ident(c)) for c in columns)
-    return sql.SQL("SELECT count(*) FROM {} WHERE {}").format(qualified(schema, table), cond)
-
-
-@op("count_duplicates")
-def count_duplicates(schema: str, table: str, columns: list[str]) -> sql.Composable:
-    cols = idents(columns)
-    nn = sql.SQL(" AND ").join(sql.SQL("{} IS NOT NULL").format(ident(c)) for c in columns)
-    return sql.SQL("SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} GROUP BY {} HAVING count(*) > 1) d").format(
-        qualified(schema, table), nn, cols)
-
-
-@op("count_unsynced")
-def count_unsynced(schema: str, table: str, new_column: str, old_column: str, type: str) -> sql.Composable:  # noqa: A002
-    return sql.SQL("SELECT count(*) FROM {t} WHERE {new} IS DISTINCT FROM {old}::{ty}").format(
-        t=qualified(schema, table), new=ident(new_column), old=ident(old_column), ty=type_sql(type))
-
-
-@op("index_state")
-def index_state(schema: str, name: str) -> sql.Composable:
-    """'absent' | 'valid' | 'invalid' for the index ``schema.name``."""
-    return sql.SQL(
-        "SELECT coalesce((SELECT CASE WHEN x.indisvalid THEN 'valid' ELSE 'invalid' END "
-        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "JOIN pg_namespace n ON n.oid = i.relnamespace WHERE n.nspname = {} AND i.relname = {}), 'absent')").format(
-        sql.Literal(schema), sql.Literal(name))
-
-
-@op("relation_exists")
-def relation_exists(schema: str, name: str) -> sql.Composable:
-    return sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                   "WHERE n.nspname = {} AND c.relname = {})").format(sql.Literal(schema), sql.Literal(name))
-
-
-@op("column_exists")
-def column_exists(schema: str, table: str, column: str) -> sql.Composable:
-    return sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {} "
-                   "AND a.attname = {} AND a.attnum > 0 AND NOT a.attisdropped)").format(
-        sql.Literal(schema), sql.Literal(table), sql.Literal(column))
-
-
-@op("column_type")
-def column_type(schema: str, table: str, column: str) -> sql.Composable:
-    return sql.SQL("SELECT (SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-                   "JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-                   "WHERE n.nspname = {} AND c.relname = {} AND a.attname = {} AND a.attnum > 0 "
-                   "AND NOT a.attisdropped)").format(sql.Literal(schema), sql.Literal(table), sql.Literal(column))
-
-
-@op("column_has_type")
-def column_has_type(schema: str, table: str, column: str, type: str,  # noqa: A002
-                    server_version_num: int = 170000) -> sql.Composable:
-    """True when the column's type is ``type`` as the server resolves it (typmod too on PG 17+)."""
-    t = sql.Literal(canonical_type(type))
-    if server_version_num >= 170000:
-        same = sql.SQL("format_type(a.atttypid, a.atttypmod) = format_type(to_regtype({t}), to_regtypemod({t}))")
-    else:
-        same = sql.SQL("a.atttypid = to_regtype({t})")
-    return sql.SQL("SELECT coalesce((SELECT {same} FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {s} AND c.relname = {r} "
-                   "AND a.attname = {c} AND a.attnum > 0 AND NOT a.attisdropped), false)").format(
-        same=same.format(t=t), s=sql.Literal(schema), r=sql.Literal(table), c=sql.Literal(column))
-
-
-@op("constraint_exists")
-def constraint_exists(schema: str, table: str, constraint: str) -> sql.Composable:
-    return sql.SQL("SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
-                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} AND c.relname = {} "
-                   "AND k.conname = {})").format(sql.Literal(schema), sql.Literal(table), sql.Literal(constraint))
-
-
-@op("max_key")
-def max_key(schema: str, table: str, key: str) -> sql.Composable:
-    return sql.SQL("SELECT max({})::text FROM {}").format(ident(key), qualified(schema, table))
-
-
-@op("checksum")
-def checksum(sources: list[list[str]], columns: list[str], casts: dict[str, str] | None = None,
-             key: str | None = None, bounded: bool = False) -> sql.Composable:
-    """``(rows, sum of hashtextextended(row text))`` over the union of ``sources``.
-
-    Order-independent and constant-memory (no ``string_agg`` of a million rows). ``casts`` renders a
-    column through the post-fix type so a type change compares equal ("modulo the type change").
-    With ``bounded``, only rows with ``key <= %(bound)s`` count (rows inserted during the fix by the
-    application are not part of the comparison).
-    """
-    casts = casts or {}
-    if not sources:
-        raise UnsafeInput("checksum needs a source table")
-    sel = sql.SQL(", ").join(
-        (sql.SQL("{}::{} AS {}").format(ident(c), type_sql(casts[c]), ident(c)) if c in casts else ident(c))
-        for c in columns)
-    where = sql.SQL("")
-    if bounded:
-        if not key:
-            raise UnsafeInput("a bounded checksum needs a key")
-        where = sql.SQL(" WHERE {} <= %(bound)s").format(ident(key))
-    parts = [sql.SQL("SELECT {} FROM {}{}").format(sel, qualified(s, t), where) for s, t in sources]
-    return sql.SQL("SELECT count(*)::bigint, coalesce(sum(hashtextextended(x::text, 0)::numeric), 0)::text "
-                   "FROM ({}) AS x").format(sql.SQL(" UNION ALL ").join(parts))
+# checks, measurements and the no-overwrite restore ops live in ops_checks (same registry)
+from . import ops_checks  # noqa: E402,F401  (registers its ops)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from ..model import FixPlan, Issue, Snapshot
 from .base import (BACKUP_SCHEMA, QUARANTINE_SCHEMA, PlanContext, backup_name, blocked_plan, check,
-                   checksum_step, fit_name, fp_short, free_name, new_plan, planner, step, table_key)
+                   fit_name, fp_short, free_name, new_plan, planner, step)
 
 FK_DROP_ALLOW = ("ban-drop-constraint",)  # reverse only: drops the FK heal itself added
 
@@ -91,6 +91,9 @@ def plan_orphaned_rows(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
         step(f"move the {orphans} orphan row(s) into the quarantine (one statement)", "move_orphans",
              dict(rel, q_schema=QUARANTINE_SCHEMA, q_table=qname, columns=columns),
              lock="ROW EXCLUSIVE", kind="dml", group="move", timeout_s=ctx.thresholds.long_timeout_s),
+        step("every moved row is in the quarantine (same count as the backup, inside the move)",
+             "count_difference", dict(a_schema=QUARANTINE_SCHEMA, a_table=qname, b_schema=BACKUP_SCHEMA,
+                                      b_table=bname), lock="ACCESS SHARE", kind="check", group="move", expect=0),
         check("no orphans remain", "count_orphans", rel, 0),
         step(f"validate FK {fk_name} (reads and writes continue)", "validate_constraint",
              dict(tb, constraint=fk_name), lock="SHARE UPDATE EXCLUSIVE", group="validate",
@@ -102,17 +105,28 @@ def plan_orphaned_rows(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
         reverse.append(step(f"drop FK {fk_name} (heal added it)", "drop_constraint", dict(tb, constraint=fk_name),
                             lock="ACCESS EXCLUSIVE (brief)", group="fk_drop", requires=(0,),
                             lint_allow=FK_DROP_ALLOW))
+    if not heal_adds_fk:
+        # the FK heal validated would refuse the returning rows: drop it and re-add it exactly as it was
+        # (NOT VALID), in the same transaction as the restore
+        definition = fk.definition if "NOT VALID" in fk.definition.upper() else fk.definition + " NOT VALID"
+        reverse.append(step(f"drop FK {fk_name} for the restore (re-added NOT VALID below)", "drop_constraint",
+                            dict(tb, constraint=fk_name), lock="ACCESS EXCLUSIVE (brief)", group="restore",
+                            requires=(move_index,), lint_allow=FK_DROP_ALLOW))
     reverse.append(step(f"move the quarantined rows back into {schema}.{table}", "restore_quarantine",
                         dict(tb, q_schema=QUARANTINE_SCHEMA, q_table=qname, columns=columns, overriding=overriding),
                         lock="ROW EXCLUSIVE", kind="dml", group="restore", requires=(move_index,)))
-    key = table_key(snap, schema, table)
-    sources = [(schema, table), (QUARANTINE_SCHEMA, qname)]
+    reverse.append(step("the quarantine is empty again", "count_all", {"schema": QUARANTINE_SCHEMA, "table": qname},
+                        lock="ACCESS SHARE", kind="check", group="restore", expect=0, requires=(move_index,)))
+    if not heal_adds_fk:
+        reverse.append(step(f"re-add FK {fk_name} NOT VALID, as it was before the fix",
+                            "add_constraint_from_definition", dict(tb, constraint=fk_name, definition=definition),
+                            lock="SHARE ROW EXCLUSIVE (brief, both tables)", group="restore", requires=(move_index,)))
     notes = [f"orphans measured: {orphans}; sample: {sample}"]
     trig = ctx.table_owner_triggers(schema, table)
     if trig:
         notes.append(f"{schema}.{table} has triggers that will fire on the delete: {trig}")
     if not heal_adds_fk:
-        notes.append(f"existing NOT VALID FK {fk_name} is validated; rollback leaves it in place (NOT VALID)")
+        notes.append(f"existing NOT VALID FK {fk_name} is validated; rollback restores it NOT VALID with the rows")
     return new_plan(
         issue, "approval",
         f"quarantine {orphans} orphan row(s) of {schema}.{table}.{column} in {QUARANTINE_SCHEMA}.{qname}, "
@@ -126,9 +140,7 @@ def plan_orphaned_rows(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
         backup_ref=f"{BACKUP_SCHEMA}.{bname}",
         backup=f"orphan rows copied to {BACKUP_SCHEMA}.{bname} before the move; the move itself keeps them "
                f"in {QUARANTINE_SCHEMA}.{qname}",
-        checksum_before=checksum_step("rows and checksum of child + quarantine", sources, columns, key=key),
-        checksum_original=checksum_step(f"rows and checksum of {schema}.{table}", [(schema, table)], columns,
-                                        key=key),
-        verification=(f"no orphans; FK {fk_name} validated; rows and checksum of {schema}.{table} plus the "
-                      "quarantine equal to the child's before"),
+        verification=(f"no orphans; FK {fk_name} validated; the quarantine holds exactly the backed-up orphan "
+                      "rows (checked inside the move: one DELETE … RETURNING → INSERT statement, so no row can "
+                      "be deleted that was not copied); rows the application writes meanwhile are not compared"),
         notes=notes)

@@ -25,11 +25,13 @@ views/rules depending on the column (ALTER TYPE fails on them).
 
 from __future__ import annotations
 
+from dataclasses import replace as dataclass_replace
+
 from ..model import FixPlan, FixStep, Issue, Snapshot
 from . import ops
 from .base import (BACKUP_SCHEMA, FUNCTION_SCHEMA, CannotPlan, MeasureTimeout, PlanContext, backup_name,
-                   blocked_plan, check, checksum_step, fit_name, fp_short, free_name, measure_rows,
-                   new_plan, planner, step, table_key)
+                   blocked_plan, check, fit_name, fp_short, free_name, measure_rows,
+                   new_plan, planner, stamp, step, table_key)
 
 ALTER_TYPE_ALLOW = ("changing-column-type",)  # small-table path only: see the module docstring
 SWAP_ALLOW = ("renaming-column", "ban-drop-column", "renaming-object", "adding-not-nullable-field",
@@ -63,6 +65,7 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
 
     t = ctx.thresholds
     base = {"schema": schema, "table": table, "column": column}
+    tb = {"schema": schema, "table": table}
     notes: list[str] = []
     # ---- prechecks, measured -----------------------------------------------------------
     conv_args = dict(base, type=target, server_version_num=snap.server_version_num)
@@ -89,10 +92,15 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
     if key == column:
         key = None  # the key is the column being changed: nothing stable to restore by
     noncanonical = int(ctx.scalar("count_noncanonical", dict(base, type=target)))
-    if noncanonical and key is None:
-        return blocked_plan(issue, f"{noncanonical} value(s) would change text on conversion and the table "
-                                   "has no single-column key to restore them by", tier="manual")
-    precheck = check(f"every value of {column} converts to {target}", "count_not_convertible", conv_args, 0)
+    if key is None:
+        # without a stable key a rollback could not tell the rows heal converted from rows the
+        # application wrote since: it would have to overwrite them, which heal never does
+        return blocked_plan(issue, f"{schema}.{table} has no single-column key (other than {column}) to "
+                                   "restore values by without overwriting application writes", tier="manual")
+    prechecks = [check(f"{column} still has its original type {original} (the plan is current)",
+                       "column_has_type", dict(base, type=original, server_version_num=snap.server_version_num),
+                       True),
+                 check(f"every value of {column} converts to {target}", "count_not_convertible", conv_args, 0)]
 
     # ---- backup ----------------------------------------------------------------------
     bname = backup_name(table, issue.fingerprint, ctx)
@@ -113,44 +121,73 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
                                    f"{t.backup_max_rows}): take `pg_dump -t '{schema}.{table}'` and change "
                                    "the type by hand", tier="manual")
 
-    cols = [key, column] if key else [column]
-    chk_before = checksum_step(f"rows and checksum of {column} rendered as {target}",
-                               [(schema, table)], cols, casts={column: target}, key=key)
-    chk_after = checksum_step(f"rows and checksum of {column} after the change", [(schema, table)], cols,
-                              key=key)
-    restore = []
-    if key and backup_ref:
-        restore = [step("restore the original text of values that did not round-trip", "restore_column_from_backup",
-                        dict(schema=schema, table=table, key=key, column=column, backup_schema=BACKUP_SCHEMA,
-                             backup_table=bname), lock="ROW EXCLUSIVE", kind="dml", group="restore",
-                        timeout_s=t.long_timeout_s)]
+    cols = [key, column]
+
+    def restore_steps(image: str, group: str) -> list[FixStep]:
+        """After the inverse change: put the exact original value back on rows nobody changed since the
+        fix; rows the application changed are kept, and their keys reported (probe)."""
+        img = dict(schema=schema, table=table, key=key, column=column, backup_schema=BACKUP_SCHEMA,
+                   backup_table=image, type=target)
+        return [
+            step("rows the application changed since the fix (kept, never overwritten)", "conflict_keys", img,
+                 lock="ACCESS SHARE", kind="probe", group=group),
+            step("restore the exact original value on rows nobody changed since the fix",
+                 "restore_unchanged_from_backup", img, lock="ROW EXCLUSIVE", kind="dml", group=group,
+                 timeout_s=t.long_timeout_s),
+            step("every unchanged row holds its original value again", "count_restore_pending", img,
+                 lock="ACCESS SHARE", kind="check", group=group, expect=0)]
+
+    verify = step(f"the application's statements on {schema}.{table} are accepted by the server on the new "
+                  "schema (PREPARE, before COMMIT)", "verify_statements", {"tables": [[schema, table]]},
+                  lock="none", kind="verify")
 
     fk_cons = [c for c in snap.constraints_of(schema, table) if c.kind == "foreign_key" and column in c.columns]
     common = dict(
         tables=[f"{schema}.{table}"], rows_affected=rows, rows_rewritten=rows, backup_steps=backup_steps,
-        backup_ref=backup_ref, backup=backup_text, checksum_before=chk_before, checksum_after=chk_after,
-        checksum_original=checksum_step("rows and checksum of the original values", [(schema, table)], cols,
-                                        key=key),
-        verification=(f"{schema}.{table}.{column} has type {target}; rows and checksum of ({', '.join(cols)}) "
-                      f"equal to the pre-fix values rendered as {target}; the mismatch is no longer detected"),
+        backup_ref=backup_ref, backup=backup_text,
+        verification=(f"{schema}.{table}.{column} has type {target}; row by row on {key}, every value equals "
+                      f"its pre-fix value converted to {target}; the application's statements on the table "
+                      "are accepted by the server before COMMIT; the mismatch is no longer detected"),
         notes=notes + [f"measured: {rows} rows, {noncanonical} value(s) change text on conversion"])
 
     if rows <= t.small_table_rows:
-        steps = [precheck,
-                 step(f"ALTER {schema}.{table}.{column} TYPE {target} (small table: {rows} rows)",
-                      "alter_column_type", dict(base, type=target), lock="ACCESS EXCLUSIVE", group="alter",
-                      lint_allow=ALTER_TYPE_ALLOW),
-                 check(f"{column} is now {target}", "column_has_type",
-                       dict(base, type=target, server_version_num=snap.server_version_num), True)]
-        reverse = [step(f"ALTER {schema}.{table}.{column} back to {original}", "alter_column_type",
-                        dict(base, type=original), lock="ACCESS EXCLUSIVE", group="restore",
-                        lint_allow=ALTER_TYPE_ALLOW, requires=(1,))]
-        for r in restore:
-            r.requires = (1,)
+        image = fit_name(bname, "_img")
+        g = "alter"
+        img_args = dict(schema=schema, table=table, key=key, column=column, image_schema=BACKUP_SCHEMA,
+                        image_table=image, type=target)
+        steps = prechecks + [
+            step(f"lock {schema}.{table} (ACCESS EXCLUSIVE, bounded by lock_timeout)", "lock_exclusive", tb,
+                 lock="ACCESS EXCLUSIVE", group=g),
+            step(f"image ({key}, {column}) inside the fix transaction (what heal converts, row by row)",
+                 "backup_table", dict(schema=schema, table=table, backup_schema=BACKUP_SCHEMA,
+                                      backup_table=image, columns=cols), lock="ACCESS SHARE", kind="backup",
+                 group=g),
+            step(f"ALTER {schema}.{table}.{column} TYPE {target} (small table: {rows} rows)",
+                 "alter_column_type", dict(base, type=target), lock="ACCESS EXCLUSIVE", group=g,
+                 lint_allow=ALTER_TYPE_ALLOW),
+            step(f"row by row on {key}: every value equals its image converted to {target}",
+                 "count_converted_mismatch", img_args, lock="ACCESS SHARE", kind="check", group=g, expect=0),
+            dataclass_replace(verify, group=g),
+            check(f"{column} is now {target}", "column_has_type",
+                  dict(base, type=target, server_version_num=snap.server_version_num), True)]
+        alter_idx = len(prechecks) + 2
+        back = "restore"
+        reverse = [
+            step(f"lock {schema}.{table}", "lock_exclusive", tb, lock="ACCESS EXCLUSIVE", group=back,
+                 requires=(alter_idx,)),
+            step(f"every current value of {column} converts back to {original}", "count_not_convertible",
+                 dict(base, type=original, server_version_num=snap.server_version_num), lock="ACCESS SHARE",
+                 kind="check", group=back, expect=0, requires=(alter_idx,)),
+            step(f"ALTER {schema}.{table}.{column} back to {original}", "alter_column_type",
+                 dict(base, type=original), lock="ACCESS EXCLUSIVE", group=back,
+                 lint_allow=ALTER_TYPE_ALLOW, requires=(alter_idx,))]
+        for r in restore_steps(image, back):
+            r.requires = (alter_idx,)
+            reverse.append(r)
         return new_plan(issue, "approval",
                         f"change {schema}.{table}.{column} from {original} to {target} in one transaction "
                         f"({rows} rows ≤ {t.small_table_rows})",
-                        steps=steps, reverse=reverse + restore, **common)
+                        steps=steps, reverse=reverse, **common)
 
     # ---- large table: expand/contract ---------------------------------------------------
     try:
@@ -162,16 +199,40 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
         return blocked_plan(issue, f"large table ({rows} rows): {exc}", tier="manual",
                             notes=["expand/contract is not possible automatically; change it in a "
                                    "maintenance window or by hand"])
-    steps.insert(0, precheck)
-    swap_index += 1
+    n = len(prechecks)
+    steps[:0] = prechecks
+    swap_index += n
     for r in reverse_cleanup:
-        r.requires, r.unless = (2,), (swap_index,)
+        r.requires, r.unless = (n + 1,), (swap_index,)
+    restore = restore_steps(bname, "restore")
     for r in inverse + restore:
         r.requires = (swap_index,)
+    moved = (f"the swap moves {column} to the end of {schema}.{table} (column order is part of the schema: "
+             "`SELECT *` and INSERT without a column list see a different order)")
+    star = [f"{st.file}:{st.line}" for st in ctx.statements if _order_sensitive(st, schema, table)]
+    if star:
+        return blocked_plan(issue, f"large table ({rows} rows): expand/contract would move {column} to the end "
+                                   f"and the code depends on column order ({', '.join(star[:5])})", tier="manual",
+                            notes=[moved])
+    common["notes"] = list(common["notes"]) + [moved]
     return new_plan(issue, "approval",
                     f"change {schema}.{table}.{column} from {original} to {target} by expand/contract "
                     f"({rows} rows > {t.small_table_rows}): new column, sync trigger, batched backfill, "
                     "short-lock swap", steps=steps, reverse=reverse_cleanup + inverse + restore, **common)
+
+
+def _order_sensitive(st, schema: str, table: str) -> bool:
+    """``SELECT *`` or ``INSERT`` without a column list on the table (column order matters to it)."""
+    if not any((r.schema in (None, schema)) and r.name == table for r in st.tables):
+        return False
+    text = " ".join(st.sql.split()).lower()
+    if "*" in text and "select" in text and st.statement_kind == "SELECT":
+        return any(c.column == "*" for c in st.columns) or "select *" in text or ".*" in text
+    if st.statement_kind == "INSERT":
+        import re
+
+        return re.search(r"insert\s+into\s+[\w.\"]+\s+(values|select)", text) is not None
+    return False
 
 
 def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str, table: str, column: str,
@@ -198,8 +259,10 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
     cols_taken = {c.name for c in snap.columns_of(schema, table)}
     new = free_name(column, cols_taken, suffix)
     old = free_name(column, cols_taken | {new}, "_heal_old")
-    trig = fit_name(f"heal_sync_{fp}{'_b' if reverse else ''}")
-    func = fit_name(f"heal_sync_{fp}{'_b' if reverse else ''}")
+    # names unique per plan (its time stamp) and marked by the heal_sync_ prefix
+    trig = fit_name(f"heal_sync_{fp}_{stamp(ctx)}{'_b' if reverse else ''}")
+    func = trig
+    rejects = fit_name(f"{table}_{fp}_{stamp(ctx)}", f"_rej{'_b' if reverse else ''}")
     nn = fit_name(f"{table}_{column}", f"_heal_nn{'_b' if reverse else ''}")
     base = {"schema": schema, "table": table}
     L = t.long_timeout_s
@@ -214,8 +277,14 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
              group="expand"))
     add(step(f"add {new} {to_type} (nullable, no default: metadata only)", "add_column",
              dict(base, column=new, type=to_type), lock="ACCESS EXCLUSIVE (brief)", group="expand"))
-    add(step(f"sync function {FUNCTION_SCHEMA}.{func}", "create_sync_function",
-             dict(schema=FUNCTION_SCHEMA, function=func, new_column=new, old_column=column, type=to_type),
+    add(step("create the backup schema", "create_schema", {"schema": BACKUP_SCHEMA}, lock="none",
+             group="expand"))
+    add(step(f"table {BACKUP_SCHEMA}.{rejects} records writes whose value does not convert (the write succeeds)",
+             "create_rejects_table", {"schema": BACKUP_SCHEMA, "table": rejects}, lock="none", group="expand"))
+    add(step(f"sync function {FUNCTION_SCHEMA}.{func} (never fails a write)", "create_sync_function",
+             dict(schema=FUNCTION_SCHEMA, function=func, new_column=new, old_column=column, type=to_type,
+                  rejects_schema=BACKUP_SCHEMA, rejects_table=rejects,
+                  server_version_num=snap.server_version_num),
              lock="none", group="expand"))
     add(step(f"trigger {trig} keeps {new} = {column}::{to_type} on every write", "create_sync_trigger",
              dict(base, trigger=trig, function_schema=FUNCTION_SCHEMA, function=func),
@@ -247,8 +316,12 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
                             lock="SHARE UPDATE EXCLUSIVE", transactional=False))
     # ---- the swap: one short transaction, metadata only ----
     swap = "swap"
-    first_swap = add(step(f"drop trigger {trig}", "drop_trigger", dict(base, trigger=trig),
-                          lock="ACCESS EXCLUSIVE (brief)", group=swap, lint_allow=SWAP_ALLOW))
+    first_swap = add(step(f"lock {schema}.{table} for the swap (brief, bounded by lock_timeout)", "lock_exclusive",
+                          base, lock="ACCESS EXCLUSIVE (brief)", group=swap))
+    add(step("no write since the backfill carried a value that does not convert", "count_all",
+             {"schema": BACKUP_SCHEMA, "table": rejects}, lock="ACCESS SHARE", kind="check", group=swap, expect=0))
+    add(step(f"drop trigger {trig}", "drop_trigger", dict(base, trigger=trig),
+             lock="ACCESS EXCLUSIVE (brief)", group=swap, lint_allow=SWAP_ALLOW))
     add(step(f"drop function {func}", "drop_function", {"schema": FUNCTION_SCHEMA, "function": func},
              lock="none", group=swap, lint_allow=SWAP_ALLOW))
     add(step(f"rename {column} → {old}", "rename_column", dict(base, column=column, to=old),
@@ -270,6 +343,9 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
                  dict(base, constraint=fk.name, columns=list(fk.columns), ref_schema=fk.ref_schema,
                       ref_table=fk.ref_table, ref_columns=list(fk.ref_columns)),
                  lock="SHARE ROW EXCLUSIVE (brief)", group=swap, lint_allow=SWAP_ALLOW))
+    add(step(f"the application's statements on {schema}.{table} are accepted by the server on the new schema "
+             "(PREPARE, before the swap commits)", "verify_statements", {"tables": [[schema, table]]},
+             lock="none", kind="verify", group=swap))
     for fk in fk_cons:
         add(step(f"validate FK {fk.name}", "validate_constraint", dict(base, constraint=fk.name),
                  lock="SHARE UPDATE EXCLUSIVE", group=f"validate_{fk.name}", timeout_s=L))
@@ -280,6 +356,9 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
                     group="cleanup"),
                step(f"drop function {func}", "drop_function", {"schema": FUNCTION_SCHEMA, "function": func},
                     lock="none", group="cleanup", lint_allow=("ban-drop-function",)),
+               step(f"drop {BACKUP_SCHEMA}.{rejects}", "drop_table_if_exists",
+                    {"schema": BACKUP_SCHEMA, "table": rejects}, lock="ACCESS EXCLUSIVE (brief)", group="cleanup",
+                    lint_allow=("ban-drop-table",)),
                step(f"drop helper check {nn}", "drop_constraint", dict(base, constraint=nn),
                     lock="ACCESS EXCLUSIVE (brief)", group="cleanup", lint_allow=("ban-drop-constraint",)),
                ] + cleanup + [

@@ -144,3 +144,38 @@ def test_cooldown_and_max_attempts_from_history(fresh_dsn, store_dsn):
     assert res.status == "skipped" and res.reason.startswith("quarantined: 2 attempt(s)")
     assert fetch(store_dsn, "SELECT count(*) FROM heal.fix_history WHERE fingerprint = %s",
                  (iss.fingerprint,))[0][0] == 2
+
+
+def test_binary_policy_file_is_one_line_error(tmp_path):
+    from heal_pipeline.apply.policy import load_policy
+    from heal_pipeline.errors import ConfigError
+
+    for name, data in (("p.toml", b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x01"), ("q.toml", b"dry_run = false\x00\x00")):
+        f = tmp_path / name
+        f.write_bytes(data)
+        with pytest.raises(ConfigError) as e:
+            load_policy(str(f))
+        assert str(f) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_reissued_fingerprint_does_not_defeat_the_cooldown(fresh_dsn, make_db):
+    """Known failure mode of autonomous fixers: the same object re-detected under a new fingerprint.
+    Attempts count per object too, so the cooldown and max_attempts hold."""
+    import dataclasses
+
+    from heal_pipeline.apply import apply_plan
+
+    from .helpers import TEST_POLICY, issue, make_plan, run
+
+    store = make_db(prefix="heal_t_store_")
+    run(fresh_dsn, """CREATE SCHEMA app; CREATE TABLE app.users (id int PRIMARY KEY);
+        CREATE TABLE app.orders (id int PRIMARY KEY, user_id int CONSTRAINT orders_user_fk REFERENCES app.users (id));""")
+    iss = issue("fk_without_index", schema_name="app", table_name="orders", object_name="orders_user_fk",
+                evidence={"columns": ["user_id"], "suggested_index": "orders_user_id_idx"})
+    pol = dataclasses.replace(TEST_POLICY, cooldown_s=3600, auto_apply_tiers=("auto",))
+    plan = make_plan(fresh_dsn, iss, pol)
+    assert apply_plan(plan, fresh_dsn, store, pol, approve=False).status == "verified"
+    again = make_plan(fresh_dsn, iss, pol)
+    again.fingerprint = "fk_without_index:reissued0000"   # same object, new fingerprint
+    res = apply_plan(again, fresh_dsn, store, pol, approve=False)
+    assert res.status == "skipped" and res.reason.startswith("cooldown"), res.reason

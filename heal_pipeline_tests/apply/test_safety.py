@@ -341,3 +341,63 @@ def test_expand_contract_under_concurrent_writes(fresh_dsn, store_dsn):
     got = dict(fetch(fresh_dsn, "SELECT id, user_id FROM app.events WHERE id > 4000"))
     assert got == dict(written)
     assert fetch(fresh_dsn, "SELECT count(*) FROM app.events WHERE user_id <> 1 + id % 100 AND id <= 4000")[0][0] == 0
+
+
+def test_migrations_with_non_ascii_text_keep_exact_definitions(tmp_path):
+    """pglast's statement locations are characters: a comment with accents before the statement must not
+    shift the slice (it used to turn int8 into integer and timestamptz into 'timestampt')."""
+    from heal_pipeline.detect.migrations import find_table, scan_migrations
+
+    (tmp_path / "001_init.sql").write_text(
+        "-- café, ünïcode, 日本語 comments before the tables\n"
+        "CREATE TABLE app.events (id int8 PRIMARY KEY, at timestamptz NOT NULL);\n"
+        "-- ещё комментарий\n"
+        "CREATE TABLE app.notes (id bigint, body text);\n", encoding="utf-8")
+    defs, problems = scan_migrations([tmp_path])
+    assert problems == []
+    ev = find_table(defs, "app", "events")
+    assert ev.sql == "CREATE TABLE app.events (id int8 PRIMARY KEY, at timestamptz NOT NULL)"
+    assert ev.line == 2
+    notes = find_table(defs, "app", "notes")
+    assert notes.sql == "CREATE TABLE app.notes (id bigint, body text)" and notes.line == 4
+
+
+def test_mixed_case_and_quoted_names_touch_exactly_their_object(fresh_dsn, make_db):
+    """A quoted, mixed-case schema/table/column never resolves to its lower-case twin."""
+    from heal_pipeline.apply import apply_plan, rollback_fix
+
+    store = make_db(prefix="heal_t_store_")
+    run(fresh_dsn, """
+        CREATE SCHEMA "Mixed Case"; CREATE SCHEMA "mixed case";
+        CREATE TABLE "Mixed Case"."Users" (id integer PRIMARY KEY);
+        INSERT INTO "Mixed Case"."Users" SELECT generate_series(1, 20);
+        CREATE TABLE "Mixed Case"."User Sessions" (id int PRIMARY KEY, "User ID" text);
+        CREATE TABLE "mixed case"."user sessions" (id int PRIMARY KEY, "user id" text);
+        INSERT INTO "Mixed Case"."User Sessions" SELECT g, g::text FROM generate_series(1, 20) g;
+        INSERT INTO "mixed case"."user sessions" SELECT g, g::text FROM generate_series(1, 20) g;""")
+    iss = issue("type_mismatch", schema_name="Mixed Case", table_name="User Sessions", column_name="User ID",
+                evidence={"parent": {"schema": "Mixed Case", "table": "Users", "column": "id", "data_type": "integer"}})
+    plan = make_plan(fresh_dsn, iss)
+    assert plan.blocked is None, plan.blocked
+    res = apply_plan(plan, fresh_dsn, store, TEST_POLICY, approve=True)
+    assert res.status == "verified", res.reason
+    types = dict(fetch(fresh_dsn, "SELECT table_schema || '.' || table_name, data_type FROM information_schema.columns"
+                                  " WHERE column_name IN ('User ID', 'user id') AND table_schema <> 'heal_backup'"))
+    assert types == {"Mixed Case.User Sessions": "integer", "mixed case.user sessions": "text"}
+    assert rollback_fix(res.fix_id, fresh_dsn, store, policy=TEST_POLICY).status == "rolled_back"
+
+
+def test_reverse_of_drop_index_builds_concurrently_under_lock_timeout(fresh_dsn):
+    """The reverse of an unused/duplicate index drop rebuilds it CONCURRENTLY, outside a transaction,
+    and (like every statement) under lock_timeout (the runner sets it per statement; squawk checks it)."""
+    run(fresh_dsn, """CREATE SCHEMA app; CREATE TABLE app.t (id int PRIMARY KEY, a int);
+        CREATE INDEX t_a_idx ON app.t (a); CREATE INDEX t_a_dup ON app.t (a);""")
+    plan = make_plan(fresh_dsn, issue("duplicate_index", schema_name="app", table_name="t", object_name="t_a_dup",
+                                      evidence={"covered_by": "t_a_idx"}))
+    assert plan.blocked is None, plan.blocked
+    builds = [r for r in plan.reverse if r.op in ("create_index_from_definition", "create_index")]
+    assert builds and all(not r.transactional for r in builds)
+    assert all("CONCURRENTLY" in r.sql for r in builds), [r.sql for r in builds]
+    drops = [s for s in plan.steps if s.op == "drop_index"]
+    assert drops and all("CONCURRENTLY" in s.sql and not s.transactional for s in drops)
+    assert all(f["allowed"] for f in plan.lint), plan.lint

@@ -11,6 +11,7 @@ from heal_pipeline.codescan import scan
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_APP = REPO / "examples" / "demo_app"
+DEMO_JS = REPO / "examples" / "demo_js"  # the Node service, scanned beside the Python app
 PLANTED = REPO / "examples" / "demo_estate" / "planted.json"
 CODE_SIDE = ("cast_workaround", "unsafe_sql", "query_in_loop", "unparsed_sql")
 
@@ -32,7 +33,7 @@ def _planted() -> list[dict]:
 @pytest.fixture(scope="module")
 def demo_scan():
     assert DEMO_APP.is_dir(), f"{DEMO_APP} is missing"
-    return scan([DEMO_APP])
+    return scan([DEMO_APP, DEMO_JS])
 
 
 def test_demo_app_scans_cleanly(demo_scan):
@@ -52,5 +53,6 @@ def test_planted_code_side_issue_is_found(demo_scan, item):
     assert got, f"planted {item['issue_type']} at {file}:{line} not found; findings in that file: {near}"
     match = item.get("match")
     if match:
-        source = (DEMO_APP / file).read_text().splitlines()[line - 1]
+        root = DEMO_APP if (DEMO_APP / file).is_file() else DEMO_JS
+        source = (root / file).read_text().splitlines()[line - 1]
         assert match in source, f"planted match {match!r} is not on {file}:{line}: {source!r}"

@@ -72,9 +72,9 @@ def test_unknown_partition_is_a_clear_failure(fresh_dsn, monkeypatch):
 
 
 def test_scan_job_on_demo_records_issues_and_resolutions(demo_copy, monkeypatch):
-    from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, load_planted
+    from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS, load_planted
 
-    monkeypatch.setenv("HEAL_SOURCE_DIRS", str(APP_DIR))
+    monkeypatch.setenv("HEAL_SOURCE_DIRS", ":".join(str(d) for d in SOURCE_DIRS))
     monkeypatch.setenv("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
     monkeypatch.setenv("HEAL_OBSERVATION_WINDOW", "0")
     monkeypatch.setenv("HEAL_DATABASE_URL", demo_copy)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, load_planted
+from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS, load_planted
 from heal_pipeline.detect import RULES
 from heal_pipeline.scan import scan_target
 from heal_pipeline.targets import Target
@@ -21,7 +21,16 @@ IDENTITY = {
     "unused_index": ("schema_name", "table_name", "object_name"),
     "invalid_index": ("schema_name", "table_name", "object_name"),
     "slow_query": ("object_name",),
+    "stale_statistics": ("schema_name", "table_name"),
+    "table_bloat": ("schema_name", "table_name"),
+    "sequence_exhaustion": ("schema_name", "table_name", "object_name"),
+    "xid_wraparound": ("schema_name", "table_name", "object_name"),
+    "unvalidated_constraint": ("schema_name", "table_name", "object_name"),
 }
+# maintenance types (issue 15) are not planted in the demo: an XID age of 1e9 cannot be planted, and
+# dead tuples / stale statistics would be tidied by autovacuum during a session. Their positive and
+# negative cases live in heal_pipeline_tests/autonomy/test_maintenance_cases.py; here they must not fire.
+NOT_PLANTED = {"stale_statistics", "table_bloat", "sequence_exhaustion", "xid_wraparound", "unvalidated_constraint"}
 
 
 def key(issue_type: str, get) -> tuple:
@@ -31,7 +40,7 @@ def key(issue_type: str, get) -> tuple:
 
 @pytest.fixture(scope="module")
 def outcome(demo_dsn):
-    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=(APP_DIR,),
+    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=SOURCE_DIRS,
                     migrations_dirs=(MIGRATIONS_DIR,), observation_window_s=0)
     return scan_target(target)
 
@@ -47,11 +56,11 @@ def test_every_planted_issue_found_and_nothing_else(outcome):
 
 
 def test_planted_list_covers_every_issue_type():
-    assert {p["issue_type"] for p in load_planted()} == set(RULES)
+    assert {p["issue_type"] for p in load_planted()} == set(RULES) - NOT_PLANTED
 
 
 def test_fingerprints_stable_across_runs(outcome, demo_dsn):
-    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=(APP_DIR,),
+    target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=SOURCE_DIRS,
                     migrations_dirs=(MIGRATIONS_DIR,), observation_window_s=0)
     again = scan_target(target)
     assert sorted(i.fingerprint for i in again.result.issues) == sorted(

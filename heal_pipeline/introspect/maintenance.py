@@ -1,0 +1,64 @@
+"""Maintenance facts for the issue-15 checks: vacuum/analyze state, sequences, wraparound age.
+
+One catalog query (``sql/introspect/12_maintenance.sql``, rows of (kind, jsonb)) runs inside the
+snapshot's read-only transaction, under a savepoint: a failure here (a permission, an old server) is recorded in ``Snapshot.maintenance_status`` and
+``Snapshot.unavailable["maintenance"]`` and never fails the snapshot, nor reads as clean.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import psycopg
+
+from .. import model
+from ..config import HEAL_SCHEMAS
+from ..db import load_sql
+from ..errors import first_line
+
+
+def _build(typ: type, d: dict):
+    names = [f.name for f in dataclasses.fields(typ)]
+    return typ(**{n: d.get(n) for n in names if n in d})
+
+
+def read_maintenance(conn: psycopg.Connection, snap: model.Snapshot,
+                     exclude_schemas: tuple[str, ...] = HEAL_SCHEMAS) -> int:
+    """Fill the maintenance fields of ``snap`` on ``conn`` (inside a transaction); returns queries run."""
+    conn.execute("SAVEPOINT heal_maintenance")
+    try:
+        rows = conn.execute(load_sql("introspect/12_maintenance.sql"),
+                            {"exclude": list(exclude_schemas)}).fetchall()
+        tables, sequences = [], []
+        for kind, data in rows:
+            if kind == "table":
+                tables.append(_build(model.TableMaintenance, data))
+            elif kind == "sequence":
+                sequences.append(_build(model.SequenceStat, data))
+            else:
+                snap.database_xid_age = data.get("database_xid_age")
+                snap.database_mxid_age = data.get("database_mxid_age")
+                snap.freeze_max_age = data.get("freeze_max_age")
+        snap.maintenance, snap.sequences = tables, sequences
+        snap.maintenance_status = "ok"
+        conn.execute("RELEASE SAVEPOINT heal_maintenance")
+    except psycopg.Error as exc:
+        conn.execute("ROLLBACK TO SAVEPOINT heal_maintenance")
+        snap.maintenance, snap.sequences = [], []
+        snap.maintenance_status = f"error: {first_line(exc)}"
+        snap.unavailable["maintenance"] = first_line(exc)
+    return 1
+
+
+def maintenance_from_dsn(dsn: str, snap: model.Snapshot) -> model.Snapshot:
+    """Fill ``snap``'s maintenance facts over a new read-only connection (for snapshots taken without them)."""
+    from ..db import connect
+
+    conn = connect(dsn, purpose="target database", autocommit=False)
+    try:
+        conn.read_only = True
+        read_maintenance(conn, snap)
+        conn.rollback()
+    finally:
+        conn.close()
+    return snap
