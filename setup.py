@@ -8,7 +8,8 @@ design card), but an installed heal needs them: they are mapped into the package
 
 from setuptools import find_namespace_packages, find_packages, setup
 
-DATA = {"sql": "sql", "demo_estate": "examples/demo_estate", "demo_app": "examples/demo_app"}
+DATA = {"sql": "sql", "demo_estate": "examples/demo_estate", "demo_app": "examples/demo_app",
+        "demo_js": "examples/demo_js"}
 
 packages = find_packages(include=["heal_pipeline", "heal_pipeline.*"])
 package_dir = {}
@@ -19,6 +20,6 @@ for name, folder in DATA.items():
     for sub in [root] + [f"{root}.{p}" for p in find_namespace_packages(where=folder)]:
         if sub not in packages:
             packages.append(sub)
-        package_data[sub] = ["*.sql", "*.json", "*.py"]
+        package_data[sub] = ["*.sql", "*.json", "*.py", "*.js", "*.ts"]
 
 setup(packages=packages, package_dir=package_dir, package_data=package_data)

@@ -15,11 +15,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: packaged name -> folder in a source checkout
-FOLDERS = {"sql": "sql", "demo_estate": "examples/demo_estate", "demo_app": "examples/demo_app"}
+FOLDERS = {"sql": "sql", "demo_estate": "examples/demo_estate", "demo_app": "examples/demo_app",
+           "demo_js": "examples/demo_js"}
 
 
 def data_dir(name: str) -> Path:
-    """The folder of one data set ('sql', 'demo_estate', 'demo_app') as a real path."""
+    """The folder of one data set ('sql', 'demo_estate', 'demo_app', 'demo_js') as a real path."""
     packaged = resources.files("heal_pipeline").joinpath("_data", name)
     if packaged.is_dir():
         return Path(str(packaged))

@@ -31,7 +31,7 @@ from ..packaged import data_dir
 ESTATE_DIR = data_dir("demo_estate")  # examples/demo_estate (packaged in a wheel)
 APP_DIR = data_dir("demo_app")  # examples/demo_app
 MIGRATIONS_DIR = APP_DIR / "migrations"
-JS_APP_DIR = REPO_ROOT / "examples" / "demo_js"  # the Node (TypeScript/JavaScript) service
+JS_APP_DIR = data_dir("demo_js")  # examples/demo_js: the Node (TypeScript/JavaScript) service
 #: every source root of the demo: the Python app and the Node service, scanned side by side
 SOURCE_DIRS = (APP_DIR, JS_APP_DIR)
 PLANTED_FILE = ESTATE_DIR / "planted.json"

@@ -45,7 +45,8 @@ def _run(installed, tmp_path, *args, dsn):
 def test_wheel_carries_sql_and_the_demo(installed):
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
     for rel in ("sql/introspect/04_indexes.sql", "sql/schema/0001_core.sql", "demo_estate/planted.json",
-                "demo_estate/01_schema.sql", "demo_app/queries.py", "demo_app/migrations/0042_add_refunds.sql"):
+                "demo_estate/01_schema.sql", "demo_app/queries.py", "demo_app/migrations/0042_add_refunds.sql",
+                "demo_js/src/queries.ts", "demo_js/package.json"):
         assert f"heal_pipeline/_data/{rel}" in names, rel
     # every SQL file of the checkout is in the wheel
     for path in (REPO_ROOT / "sql").rglob("*.sql"):
