@@ -7,6 +7,7 @@ then runs the installed ``heal`` from a temporary folder against the test server
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -21,8 +22,13 @@ from heal_pipeline.packaged import REPO_ROOT
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
+    # build from a clean copy: an in-tree build reuses build/lib, so a stale file there would ship
+    src = tmp / "src"
+    shutil.copytree(REPO_ROOT, src, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".heal", ".pytest_cache",
+        "test-artifacts", ".tmp_dagster_home_*", "node_modules"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                    "-w", str(tmp / "dist"), str(REPO_ROOT)], check=True, capture_output=True, timeout=300)
+                    "-w", str(tmp / "dist"), str(src)], check=True, capture_output=True, timeout=300)
     wheel = next((tmp / "dist").glob("heal_pipeline-*.whl"))
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
