@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import Settings
+from .config import Settings, describe_dsn
 from .detect import SEVERITY_ORDER, object_label
 from .errors import ConfigError, HealError
 from .scan import scan_target
@@ -79,16 +79,27 @@ def code_language(file: str | None) -> str | None:
 def run_check(args: argparse.Namespace) -> int:
     import os
 
+    from .devtarget import running_demo
+
     env = dict(os.environ)
+    source = "HEAL_FLEET" if env.get("HEAL_FLEET") else "HEAL_DATABASE_URL"
     if args.dsn:  # an explicit DSN is the one target, whatever a fleet file says
         env["HEAL_DATABASE_URL"] = args.dsn
         env.pop("HEAL_FLEET", None)
+        source = "--dsn"
+    elif not env.get("HEAL_DATABASE_URL") and not env.get("HEAL_FLEET"):
+        demo = running_demo(env)  # nothing configured: the demo of a running `heal dev`
+        if demo is not None:
+            env["HEAL_DATABASE_URL"] = demo.dsn
+            for k, v in demo.env.items():
+                env.setdefault(k, v)
+            source = demo.source
     settings = Settings.from_env(env)
     if args.source_dir:
         settings.source_dirs = [Path(p) for p in args.source_dir]
     targets = targets_from_settings(settings)
     if not targets:
-        raise ConfigError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+        raise ConfigError("no target database: set HEAL_DATABASE_URL, pass --dsn, or start `heal dev`")
     if len(targets) > 1:
         raise ConfigError(f"heal check scans one target and {len(targets)} are configured "
                           f"({', '.join(sorted(targets))}): pass --dsn")
@@ -117,6 +128,7 @@ def run_check(args: argparse.Namespace) -> int:
         log_truncated = more
     baseline = load_baseline(Path(args.baseline)) if args.baseline else set()
     outcome = scan_target(target, failed=failed)
+    print(f"heal: database {describe_dsn(target.dsn)} ({source})", file=sys.stderr)  # after: errors stay one line
     issues = outcome.result.issues
     if log_truncated:
         outcome.result.unchecked.append({"check": "failed_queries",
@@ -153,20 +165,27 @@ def run_check(args: argparse.Namespace) -> int:
             from .verify import coverage, coverage_line  # noqa: PLC0415
 
             print(coverage_line(coverage(outcome.statement_checks)))
-        print(f"\nheal check: {len(issues)} issue(s) on {target.name}; {len(failing)} at or above "
-              f"'{args.fail_on}' outside the baseline → {'FAIL' if failing else 'ok'}")
+        if not args.write_baseline:
+            print(f"\nheal check: {len(issues)} issue(s) on {target.name}; {len(failing)} at or above "
+                  f"'{args.fail_on}' outside the baseline → {'FAIL' if failing else 'ok'}")
+    if args.write_baseline:  # recording the baseline is the point of this run: it succeeds
+        gap = "" if args.json else "\n"
+        print(f"{gap}heal check: wrote {len(issues)} issue(s) on {target.name} to "
+              f"{args.write_baseline} as the baseline; check against it with --baseline {args.write_baseline}",
+              file=sys.stderr if args.json else sys.stdout)
+        return 0
     return 1 if failing else 0
 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("check", help="scan the target in process and fail on issues (for CI)")
-    p.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    p.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL, else the running heal dev demo)")
     p.add_argument("--source-dir", action="append", help="source root (repeatable; default HEAL_SOURCE_DIRS)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--fail-on", choices=["critical", "warning", "info"], default="critical",
                    help="lowest severity that fails the check (default critical)")
     p.add_argument("--baseline", help="JSON file of accepted fingerprints (from --write-baseline)")
-    p.add_argument("--write-baseline", help="write the current issues as a baseline file")
+    p.add_argument("--write-baseline", help="write the current issues as a baseline file (exit 0)")
     p.set_defaults(func=run_check)
 
 

@@ -2,7 +2,10 @@
 
     heal dev [--port 3000] [--reset-demo]   embedded PostgreSQL + demo estate + Dagster UI
     heal stop                               stop what `heal dev` left running in $HEAL_HOME
-    heal snapshot [--json]                  snapshot HEAL_DATABASE_URL and print the counts
+    heal snapshot [--json]                  snapshot the target and print the counts
+
+Target of every command that reads one: ``--dsn``, else ``HEAL_DATABASE_URL``, else the demo database
+of the ``heal dev`` running in ``$HEAL_HOME``; stderr says which (heal_pipeline.devtarget).
     heal demo build [--dsn ADMIN_DSN]       (re)build the demo estate
 
 Every user error is one line on stderr (``heal: error: …``) and exit status 2; no tracebacks.
@@ -42,14 +45,12 @@ def cmd_stop(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    from .config import Settings
+    from .devtarget import resolve
     from .introspect import take_snapshot
     from .targets import default_target_name
 
-    settings = Settings.from_env()
-    dsn = args.dsn or settings.database_url
-    if not dsn:
-        raise HealError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+    target = resolve(args.dsn)  # --dsn, HEAL_DATABASE_URL, else the running heal dev demo
+    dsn = target.dsn
     if dsn.startswith("sqlite:"):
         from .sqlite.target import sqlite_path
         from .sqlite.snapshot import take_sqlite_snapshot
@@ -57,6 +58,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
         snap = take_sqlite_snapshot(sqlite_path(dsn, name="--dsn"), target_db=default_target_name(dsn))
     else:
         snap = take_snapshot(dsn, target_db=default_target_name(dsn))
+    target.announce()  # on stderr, once it worked (an error stays one line)
     out = {"target_db": snap.target_db, "server_version": snap.server_version,
            "content_hash": snap.content_hash(), "counts": snap.counts(),
            "pg_stat_statements": snap.pg_stat_statements, "unavailable": snap.unavailable}
@@ -106,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     stop.set_defaults(func=cmd_stop)
 
     snap = sub.add_parser("snapshot", help="snapshot the target database and print counts")
-    snap.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    snap.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL, else the running heal dev demo)")
     snap.add_argument("--json", action="store_true")
     snap.set_defaults(func=cmd_snapshot)
 

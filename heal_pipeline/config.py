@@ -14,9 +14,9 @@ from pathlib import Path
 import psycopg.conninfo
 
 from .errors import ConfigError
+from .packaged import REPO_ROOT, data_dir  # noqa: F401  (REPO_ROOT re-exported)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SQL_DIR = Path(os.environ.get("HEAL_SQL_DIR", REPO_ROOT / "sql"))
+SQL_DIR = Path(os.environ.get("HEAL_SQL_DIR") or data_dir("sql"))
 
 # schemas heal never examines (its own, and the system's)
 HEAL_SCHEMAS = ("heal", "heal_backup", "heal_archive", "heal_quarantine")
@@ -34,6 +34,18 @@ def parse_duration(value: str, *, name: str = "duration") -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
+#: URL schemes a target may use (a libpq keyword string has none)
+ACCEPTED_SCHEMES = ("postgresql", "postgres", "sqlite")
+
+
+def check_scheme(dsn: str, *, name: str) -> None:
+    """A one-line error naming the scheme of a URL heal cannot use (``mysql://…``)."""
+    m = re.match(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://", dsn or "")
+    if m and m.group(1).lower() not in ACCEPTED_SCHEMES:
+        raise ConfigError(f"{name} uses the {m.group(1)!r} scheme; heal works on PostgreSQL "
+                          f"(postgresql://…) and SQLite (sqlite:///…) databases")
+
+
 def validate_dsn(dsn: str, *, name: str) -> str:
     """Check a libpq URL/keyword string (or a ``sqlite:`` URL) parses, without connecting."""
     if is_sqlite_url(dsn):
@@ -43,6 +55,7 @@ def validate_dsn(dsn: str, *, name: str) -> str:
         return dsn
     if not dsn or not dsn.strip():
         raise ConfigError(f"{name} is empty; expected a PostgreSQL URL such as postgresql://user@host/db")
+    check_scheme(dsn, name=name)
     try:
         psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:

@@ -21,6 +21,8 @@ heal_scan = dg.define_asset_job(
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups(GROUP_APPLY),
     description="Snapshot, scan code and logs, detect issues and plan fixes. Writes only heal.* tables.",
     tags={"heal/kind": "scan"},
+    # one process: a subprocess per step cost ~2 s each for steps of about a second (issue 16)
+    executor_def=dg.in_process_executor,
 )
 
 defs = dg.Definitions(

@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Settings, database_name, describe_dsn
+from .config import Settings, database_name, describe_dsn, is_sqlite_url
 from .embedded import EmbeddedServer, ServerInfo, create_database
 from .errors import HealError
 
@@ -111,6 +111,16 @@ class DevPaths:
     @property
     def cache(self) -> Path:
         return self.home / "cache"
+
+
+#: the one code location name: heal dev, workspace.yaml, the README and the browser tests use it
+LOCATION_NAME = "heal_pipeline"
+
+
+def workspace_yaml() -> str:
+    """The workspace heal dev hands to ``dagster dev`` (the repository's workspace.yaml names it alike)."""
+    return ("load_from:\n  - python_module:\n      module_name: heal_pipeline.definitions\n"
+            f"      location_name: {LOCATION_NAME}\n")
 
 
 def dagster_yaml(pg: ServerInfo) -> str:
@@ -219,6 +229,8 @@ def prepare(home: Path, *, reset_demo: bool = False, port: int = 3000) -> tuple[
         else:
             _say(f"reusing demo estate {DEMO_DB!r} (heal dev --reset-demo rebuilds it)")
         env["HEAL_DATABASE_URL"] = info.dsn(DEMO_DB)
+        _say(f"demo database: {info.dsn(DEMO_DB)}  (heal check/snapshot/fixes/rollback use it while "
+             f"heal dev runs)")
         env.setdefault("HEAL_SOURCE_DIRS", os.pathsep.join(str(d) for d in SOURCE_DIRS))
         env.setdefault("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
         env.setdefault("HEAL_QUERY_LOG", str(info.jsonlog))
@@ -230,6 +242,7 @@ def prepare(home: Path, *, reset_demo: bool = False, port: int = 3000) -> tuple[
     env.setdefault("XDG_RUNTIME_DIR", str(paths.home / "run"))
     paths.dagster_home.mkdir(exist_ok=True)
     (paths.dagster_home / "dagster.yaml").write_text(dagster_yaml(info), encoding="utf-8")
+    (paths.dagster_home / "workspace.yaml").write_text(workspace_yaml(), encoding="utf-8")
     return server, env
 
 
@@ -252,13 +265,29 @@ def _restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def preflight(env: dict[str, str] | None = None) -> None:
+    """Validate every HEAL_* variable and the policy file and connect to HEAL_DATABASE_URL (if set),
+    raising the same one-line error ``heal check`` prints — before PostgreSQL or Dagster starts."""
+    settings = Settings.from_env(env)
+    if settings.policy is not None:
+        from .apply.policy import load_policy  # noqa: PLC0415
+
+        load_policy(settings.policy)
+    dsn = settings.database_url
+    if dsn and not is_sqlite_url(dsn):  # a SQLite path was checked by Settings.from_env
+        from .db import connect  # noqa: PLC0415
+
+        connect(dsn, purpose="target database", connect_timeout=5).close()
+
+
 def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool = True,
         initial_scan: bool = True) -> int:
     _restore_sigint()
+    preflight()  # a wrong target fails in one line before anything starts
     paths = DevPaths(home.absolute())
     paths.home.mkdir(parents=True, exist_ok=True)
     (paths.home / "run").mkdir(exist_ok=True)
-    recover(paths)  # first: a crashed run's dagster may still hold the port
+    recover(paths)  # a crashed run's dagster may still hold the port
     deadline = time.monotonic() + 10
     while not _port_free(port):
         if time.monotonic() > deadline:
@@ -299,7 +328,7 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
         if not open_ui:
             return 0
         cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
-               "-m", "heal_pipeline.definitions"]
+               "-w", str(paths.dagster_home / "workspace.yaml")]
         # cwd: DAGSTER_HOME (a dagster.yaml in the cwd that is not DAGSTER_HOME only causes a warning)
         child = subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
                                  stdin=subprocess.DEVNULL, preexec_fn=_child_signals)

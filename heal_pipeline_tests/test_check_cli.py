@@ -32,7 +32,8 @@ def test_check_fails_on_critical_then_baseline_accepts_them(demo_dsn, tmp_path):
     assert {i["language"] for i in out["issues"] if i["file"]} == {"python", "javascript", "typescript"}
     base = tmp_path / "baseline.json"
     res = _heal("check", "--write-baseline", str(base), dsn=demo_dsn, env_extra=DEMO_ENV)
-    assert res.returncode == 1 and "FAIL" in res.stdout and "NEW" in res.stdout
+    assert res.returncode == 0 and "NEW" in res.stdout  # writing the baseline succeeds
+    assert f"wrote {len(load_planted())} issue(s)" in res.stdout
     res = _heal("check", "--baseline", str(base), "--fail-on", "info", dsn=demo_dsn, env_extra=DEMO_ENV)
     assert res.returncode == 0, res.stdout
     assert "0 at or above 'info' outside the baseline" in res.stdout
@@ -46,7 +47,7 @@ def test_check_reports_a_new_issue_outside_the_baseline(fresh_dsn, tmp_path):
     src.mkdir()
     env = {"HEAL_SOURCE_DIRS": str(src), "HEAL_OBSERVATION_WINDOW": "0"}
     assert _heal("check", "--write-baseline", str(base), "--fail-on", "warning", dsn=fresh_dsn,
-                 env_extra=env).returncode == 1
+                 env_extra=env).returncode == 0
     assert _heal("check", "--baseline", str(base), "--fail-on", "warning", dsn=fresh_dsn,
                  env_extra=env).returncode == 0
     with psycopg.connect(fresh_dsn, autocommit=True) as conn:

@@ -68,6 +68,8 @@ def test_heal_dev_runs_stops_and_recovers():
         # the UI serves our code location with the assets, and the initial scan is materialized
         data = _graphql(port, "{ assetNodes { assetKey { path } } }")["data"]["assetNodes"]
         assert {"schema_snapshot", "code_findings", "issue_set"} <= {n["assetKey"]["path"][0] for n in data}
+        ws = _graphql(port, "{ workspaceOrError { ... on Workspace { locationEntries { name } } } }")
+        assert [e["name"] for e in ws["data"]["workspaceOrError"]["locationEntries"]] == ["heal_pipeline"]
         mat = _graphql(port, '{ assetOrError(assetKey: {path: ["schema_snapshot"]}) { ... on Asset {'
                              ' assetMaterializations(limit: 1) { partition } } } }')
         assert mat["data"]["assetOrError"]["assetMaterializations"][0]["partition"] == "heal_demo"

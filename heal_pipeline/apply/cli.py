@@ -1,24 +1,25 @@
 """``heal rollback <fix_id>`` (and ``heal fixes``): registered by ``heal_pipeline.cli`` when present.
 
-Target from ``HEAL_DATABASE_URL`` (or ``--dsn``), store from ``HEAL_STORE_URL`` (default: the target).
+Target from ``--dsn``, ``HEAL_DATABASE_URL``, else the running ``heal dev`` demo (heal_pipeline.devtarget), store from ``HEAL_STORE_URL`` (default: the target).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import timezone
 
 
-def _dsns(args: argparse.Namespace) -> tuple[str, str]:
+def _dsns(args: argparse.Namespace):
     from ..config import Settings
-    from ..errors import ConfigError
+
+    from ..devtarget import resolve
 
     settings = Settings.from_env()
-    target = args.dsn or settings.database_url
-    if not target:
-        raise ConfigError("no target database: set HEAL_DATABASE_URL or pass --dsn")
+    resolved = resolve(args.dsn)  # --dsn, HEAL_DATABASE_URL, else the running heal dev demo
+    target = resolved.dsn
     store = args.store_dsn or settings.store_url or target
-    return target, store
+    return target, store, resolved.announce
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -30,8 +31,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         from ..sqlite.cli import cmd_rollback as sqlite_rollback  # same rule: rows the app wrote are kept
 
         return sqlite_rollback(args)
-    target, store = _dsns(args)
+    target, store, announce = _dsns(args)
     res = rollback_fix(args.fix_id, target, store, policy=load_policy(), lock_wait_s=args.wait)
+    announce()
     if args.json:
         print(json.dumps(res.to_dict(), indent=2, default=str))
     else:
@@ -55,30 +57,38 @@ def cmd_fixes(args: argparse.Namespace) -> int:
     from ..targets import default_target_name
     from .history import recent
 
-    target, store = _dsns(args)
+    target, store, announce = _dsns(args)
     conn = open_store(store)
     try:
         rows = recent(conn, default_target_name(target), args.limit)
     finally:
         conn.close()
+    announce()
+    if not rows:
+        print("heal: no fixes recorded for this target")
+        return 0
+    print(f"{'fix_id':>6}  {'started (UTC)':<19}  {'status':<11} {'issue type':<24} summary")
     for r in rows:
-        extra = f" rolled back by {r['rolled_back_by']}" if r["rolled_back_by"] else ""
-        extra += f" (rollback of {r['rollback_of']})" if r["rollback_of"] else ""
-        print(f"{r['fix_id']:>6}  {r['status']:<11} {r['issue_type']:<17} {r['summary'] or ''}{extra}")
+        extra = f"; rolled back by fix {r['rolled_back_by']}" if r["rolled_back_by"] else ""
+        extra += f"; rollback of fix {r['rollback_of']}" if r["rollback_of"] else ""
+        started = r["started_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "-"
+        summary = " ".join((r["summary"] or r["error"] or "").split())
+        print(f"{r['fix_id']:>6}  {started:<19}  {r['status']:<11} {r['issue_type']:<24} "
+              f"{summary[:100]}{extra}")
     return 0
 
 
 def register_cli(subparsers) -> None:
     rb = subparsers.add_parser("rollback", help="roll back a fix heal applied (by fix id)")
     rb.add_argument("fix_id", type=int, help="heal.fix_history.fix_id")
-    rb.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    rb.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL, else the running heal dev demo)")
     rb.add_argument("--store-dsn", help="heal store DSN (default HEAL_STORE_URL, else the target)")
     rb.add_argument("--wait", type=float, default=None, help="seconds to wait for the fix lock")
     rb.add_argument("--json", action="store_true")
     rb.set_defaults(func=cmd_rollback)
 
     fx = subparsers.add_parser("fixes", help="list recent fixes from heal.fix_history")
-    fx.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL)")
+    fx.add_argument("--dsn", help="target DSN (default HEAL_DATABASE_URL, else the running heal dev demo)")
     fx.add_argument("--store-dsn", help="heal store DSN (default HEAL_STORE_URL, else the target)")
     fx.add_argument("--limit", type=int, default=20)
     fx.set_defaults(func=cmd_fixes)

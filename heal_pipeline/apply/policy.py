@@ -283,6 +283,8 @@ def load_policy(path: str | os.PathLike | None = None, *, env: dict[str, str] | 
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"policy file {p} does not exist (HEAL_POLICY)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"policy file {p} is not UTF-8 text (expected TOML or JSON; HEAL_POLICY)") from None
     except OSError as exc:
         raise ConfigError(f"policy file {p} cannot be read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

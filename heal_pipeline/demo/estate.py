@@ -26,11 +26,12 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ESTATE_DIR = REPO_ROOT / "examples" / "demo_estate"
-APP_DIR = REPO_ROOT / "examples" / "demo_app"
+from ..packaged import data_dir
+
+ESTATE_DIR = data_dir("demo_estate")  # examples/demo_estate (packaged in a wheel)
+APP_DIR = data_dir("demo_app")  # examples/demo_app
 MIGRATIONS_DIR = APP_DIR / "migrations"
-JS_APP_DIR = REPO_ROOT / "examples" / "demo_js"  # the Node (TypeScript/JavaScript) service
+JS_APP_DIR = data_dir("demo_js")  # examples/demo_js: the Node (TypeScript/JavaScript) service
 #: every source root of the demo: the Python app and the Node service, scanned side by side
 SOURCE_DIRS = (APP_DIR, JS_APP_DIR)
 PLANTED_FILE = ESTATE_DIR / "planted.json"

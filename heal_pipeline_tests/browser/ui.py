@@ -15,7 +15,7 @@ from playwright.sync_api import Locator, Page, expect
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-LOCATION = "heal_pipeline.definitions"
+LOCATION = "heal_pipeline"  # heal_pipeline.dev.LOCATION_NAME
 RUN_URL = re.compile(r"/runs/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 # statuses of the Runs page's status column (RunStatusTag)
 DONE_BAD = ("Failure", "Canceled", "Canceling")
