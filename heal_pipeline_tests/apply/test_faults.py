@@ -164,6 +164,52 @@ def test_type_fix_killed_at_every_boundary_converges(tmp_path, make_db, template
 
 
 @pytest.mark.parametrize("path", ["one_transaction", "expand_contract"])
+def test_type_fix_killed_with_writers_running_loses_no_write(tmp_path, make_db, template, path):
+    """The production failure: the application keeps writing while the fix is killed *and* while the next
+    run settles it. Every application write survives value for value (INSERT, UPDATE, DELETE), no
+    application statement fails, and the rows the application did not touch are exactly pre- or post-fix."""
+    from .writers import Writer
+
+    tpl = template(SESSIONS)
+    th = Thresholds(small_table_rows=500, batch_size=400, lock_timeout_s=2) if path == "expand_contract" else None
+    plan = make_plan(tpl, TYPE_ISSUE, **({"thresholds": th} if th else {}))
+    (tmp_path / "plan.json").write_text(json.dumps(plan_to_dict(plan), default=str))
+    pre = _rows(tpl, "auth", "sessions", "id", "user_id")
+    post = {k: (str(int(v)) if v is not None else None) for k, v in pre.items()}
+    log = tmp_path / "points.log"
+    out = _child(tmp_path, "apply", str(tmp_path / "plan.json"), _copy(make_db, tpl),
+                 make_db(prefix="heal_t_store_"), log=log)
+    assert out.stdout.startswith("verified"), out.stdout + out.stderr
+    points = _pick(_points(log), every=3 if path == "expand_contract" else 2)
+    assert len(points) >= 3
+    for n, name in points:
+        dsn, store = _copy(make_db, tpl), make_db(prefix="heal_t_store_")
+        w = Writer(dsn, "auth", "sessions", "id", "user_id", keys=range(20, 1200), insert_from=5000,
+                   delete_every=29, pause_s=0.001)
+        w.start()
+        try:
+            out = _child(tmp_path, "apply", str(tmp_path / "plan.json"), dsn, store, kill_at=n)
+            _settle(dsn, store)
+        finally:
+            w.stop()
+        assert out.returncode == -9, (name, out.stdout, out.stderr)
+        assert w.errors == [], (name, w.errors[:3])
+        assert w.ops > 20 and w.written, (name, w.ops)
+        statuses = _statuses(store)
+        assert statuses and "running" not in statuses, (name, statuses)
+        rows = _rows(dsn, "auth", "sessions", "id", "user_id")
+        for k, v in w.written.items():
+            assert rows.get(k) == v, (name, k, rows.get(k), v)
+        assert not (w.deleted & rows.keys()), name
+        expect = post if statuses[-1] == "verified" else pre
+        untouched = {k for k in pre if k not in w.written and k not in w.deleted}
+        assert {k: rows[k] for k in untouched} == {k: expect[k] for k in untouched}, (name, statuses)
+        assert _col_type(dsn, "auth", "sessions", "user_id") == ("integer" if statuses[-1] == "verified" else "text")
+        assert _leftovers(dsn) == [], name
+        MATRIX.append((f"type_mismatch/{path}/apply+writers", name, statuses[-1]))
+
+
+@pytest.mark.parametrize("path", ["one_transaction", "expand_contract"])
 def test_type_fix_rollback_killed_at_every_boundary_resumes(tmp_path, make_db, template, path):
     tpl = template(SESSIONS)
     th = Thresholds(small_table_rows=500, batch_size=400, lock_timeout_s=2) if path == "expand_contract" else None
@@ -196,6 +242,56 @@ def test_type_fix_rollback_killed_at_every_boundary_resumes(tmp_path, make_db, t
         assert _rows(dsn, "auth", "sessions", "id", "user_id") == pre, name
         assert _leftovers(dsn) == [], name
         MATRIX.append((f"type_mismatch/{path}/rollback", name, statuses[-1]))
+
+
+@pytest.mark.parametrize("path", ["one_transaction", "expand_contract"])
+def test_type_fix_rollback_killed_with_writers_running_keeps_their_writes(tmp_path, make_db, template, path):
+    """Rollback killed while the application writes, resumed by the next run while it still writes: the
+    application's writes made after the fix are kept, every other row is back to its pre-fix value."""
+    from .writers import Writer
+
+    tpl = template(SESSIONS)
+    th = Thresholds(small_table_rows=500, batch_size=400, lock_timeout_s=2) if path == "expand_contract" else None
+    pre = _rows(tpl, "auth", "sessions", "id", "user_id")
+
+    def fixed_copy():
+        dsn, store = _copy(make_db, tpl), make_db(prefix="heal_t_store_")
+        res = apply_plan(make_plan(dsn, TYPE_ISSUE, **({"thresholds": th} if th else {})), dsn, store,
+                         TEST_POLICY, approve=True)
+        assert res.status == "verified", res.reason
+        return dsn, store, res.fix_id
+
+    log = tmp_path / "points.log"
+    dsn, store, fix_id = fixed_copy()
+    out = _child(tmp_path, "rollback", str(fix_id), dsn, store, log=log)
+    assert out.stdout.startswith("rolled_back"), out.stdout + out.stderr
+    points = _pick(_points(log), every=3 if path == "expand_contract" else 2)
+    assert len(points) >= 2
+    for n, name in points:
+        dsn, store, fix_id = fixed_copy()
+        w = Writer(dsn, "auth", "sessions", "id", "user_id", keys=range(20, 1200), insert_from=5000,
+                   delete_every=29, pause_s=0.001)
+        w.start()
+        try:
+            out = _child(tmp_path, "rollback", str(fix_id), dsn, store, kill_at=n)
+            _settle(dsn, store)
+        finally:
+            w.stop()
+        assert out.returncode == -9, (name, out.stdout, out.stderr)
+        assert w.errors == [], (name, w.errors[:3])
+        assert w.ops > 20 and w.written, (name, w.ops)
+        statuses = _statuses(store)
+        assert "running" not in statuses and statuses[-1] in ("rolled_back", "rolled_back_with_conflicts"), (
+            name, statuses)
+        rows = _rows(dsn, "auth", "sessions", "id", "user_id")
+        for k, v in w.written.items():
+            assert rows.get(k) == v, (name, k, rows.get(k), v)
+        assert not (w.deleted & rows.keys()), name
+        untouched = {k for k in pre if k not in w.written and k not in w.deleted}
+        assert {k: rows[k] for k in untouched} == {k: pre[k] for k in untouched}, name
+        assert _col_type(dsn, "auth", "sessions", "user_id") == "text", name
+        assert _leftovers(dsn) == [], name
+        MATRIX.append((f"type_mismatch/{path}/rollback+writers", name, statuses[-1]))
 
 
 def test_orphan_fix_and_rollback_killed_converge(tmp_path, make_db, template):
@@ -316,10 +412,11 @@ def test_index_fix_and_rollback_killed_converge(tmp_path, make_db, template):
 
 def test_zz_print_matrix():
     """The fault matrix of this session (visible with -s; the closing note quotes it)."""
-    by: dict[str, int] = {}
-    for fix, _point, _status in MATRIX:
-        by[fix] = by.get(fix, 0) + 1
+    by: dict[str, dict[str, int]] = {}
+    for fix, _point, status in MATRIX:
+        by.setdefault(fix, {}).setdefault(status, 0)
+        by[fix][status] += 1
     print(f"\nfault matrix: {len(MATRIX)} cells, all converged")
     for k, v in sorted(by.items()):
-        print(f"  {k}: {v} cells")
+        print(f"  {k}: {sum(v.values())} cells ({', '.join(f'{s} {n}' for s, n in sorted(v.items()))})")
     assert len(MATRIX) == 0 or all(s for _, _, s in MATRIX)
