@@ -185,6 +185,15 @@ def check(description: str, op: str, args: dict[str, Any], expect: Any) -> FixSt
     return step(description, op, args, lock="ACCESS SHARE", kind="check", expect=expect)
 
 
+def verify_step(schema: str, table: str, group: str | None, *, when: str = "before COMMIT") -> FixStep:
+    """The application's statements on ``schema.table`` re-checked by the server (PREPARE) on the
+    uncommitted schema, inside the change's transaction ``group``: a statement accepted before the change
+    and rejected after it refuses the COMMIT (:mod:`heal_pipeline.apply.statements`)."""
+    return step(f"the application's statements on {schema}.{table} are accepted by the server on the new "
+                f"schema (PREPARE, {when})", "verify_statements", {"tables": [[schema, table]]},
+                lock="none", kind="verify", group=group)
+
+
 def truncate_bytes(text: str, limit: int) -> str:
     b = text.encode()
     if len(b) <= limit:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ..model import FixPlan, Issue, Snapshot
 from . import ops
 from .base import (BACKUP_SCHEMA, PlanContext, backup_name, blocked_plan, check, checksum_step, new_plan,
-                   planner, step, table_key)
+                   planner, step, table_key, verify_step)
 
 DROP_UNUSED_ALLOW = ("ban-drop-column",)  # reverse only, after an all-NULL check and a backup
 
@@ -72,6 +72,7 @@ def plan_missing_column(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPl
     steps = [check(f"{column} does not exist yet", "column_exists", base, False),
              step(f"add {schema}.{table}.{column} {typ} (nullable, no default: metadata only)", "add_column",
                   dict(base, type=typ), lock="ACCESS EXCLUSIVE (brief)", group="add"),
+             verify_step(schema, table, "add"),
              check(f"{column} is {typ}", "column_has_type",
                    dict(base, type=typ, server_version_num=snap.server_version_num), True)]
     bname = backup_name(table, issue.fingerprint, ctx)

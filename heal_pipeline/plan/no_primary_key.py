@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..model import FixPlan, Issue, Snapshot
 from .base import (PlanContext, blocked_plan, check, checksum_step, free_name, measure_rows, new_plan,
-                   planner, step)
+                   planner, step, verify_step)
 
 PK_DROP_ALLOW = ("ban-drop-constraint",)  # reverse only: the constraint heal added
 
@@ -49,6 +49,7 @@ def plan_no_primary_key(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPl
         check(f"{name} is valid", "index_state", {"schema": schema, "name": name}, "valid"),
         step(f"attach {name} as the primary key", "add_primary_key_using_index",
              dict(tb, constraint=name, index=name), lock="ACCESS EXCLUSIVE (brief)", group="pk"),
+        verify_step(schema, table, "pk"),
     ]
     reverse = [step(f"drop primary key {name} (heal added it)", "drop_constraint", dict(tb, constraint=name),
                     lock="ACCESS EXCLUSIVE (brief)", group="drop_pk", requires=(5,), lint_allow=PK_DROP_ALLOW,

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from ..model import FixPlan, Issue, Snapshot
 from . import _maintenance_ops  # noqa: F401  (registers the operations)
-from .base import PlanContext, blocked_plan, check, checksum_step, measure_rows, new_plan, planner, step, table_key
+from .base import (PlanContext, blocked_plan, check, checksum_step, measure_rows, new_plan, planner, step, table_key,
+                   verify_step)
 
 NARROW = {"smallint", "integer"}
 ALTER_TYPE_ALLOW = ("changing-column-type",)
@@ -78,7 +79,7 @@ def plan_sequence_exhaustion(issue: Issue, snap: Snapshot, ctx: PlanContext) -> 
     widen = step(f"ALTER {schema}.{table}.{column} TYPE bigint", "alter_column_type",
                  {"schema": schema, "table": table, "column": column, "type": "bigint"},
                  lock="ACCESS EXCLUSIVE", group="widen", timeout_s=t.long_timeout_s, lint_allow=ALTER_TYPE_ALLOW)
-    steps = prechecks + [widen] + seq_steps
+    steps = prechecks + [widen] + seq_steps + [verify_step(schema, table, "widen")]
     steps.append(check(f"{schema}.{table}.{column} is bigint", "column_type",
                        {"schema": schema, "table": table, "column": column}, expect="bigint"))
     reverse = [step(f"ALTER {schema}.{table}.{column} back to {col_type}", "alter_column_type",

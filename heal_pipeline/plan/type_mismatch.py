@@ -31,7 +31,7 @@ from ..model import FixPlan, FixStep, Issue, Snapshot
 from . import ops
 from .base import (BACKUP_SCHEMA, FUNCTION_SCHEMA, CannotPlan, MeasureTimeout, PlanContext, backup_name,
                    blocked_plan, check, fit_name, fp_short, free_name, measure_rows,
-                   new_plan, planner, stamp, step, table_key)
+                   new_plan, planner, stamp, step, table_key, verify_step)
 
 ALTER_TYPE_ALLOW = ("changing-column-type",)  # small-table path only: see the module docstring
 SWAP_ALLOW = ("renaming-column", "ban-drop-column", "renaming-object", "adding-not-nullable-field",
@@ -137,9 +137,7 @@ def plan_type_mismatch(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
             step("every unchanged row holds its original value again", "count_restore_pending", img,
                  lock="ACCESS SHARE", kind="check", group=group, expect=0)]
 
-    verify = step(f"the application's statements on {schema}.{table} are accepted by the server on the new "
-                  "schema (PREPARE, before COMMIT)", "verify_statements", {"tables": [[schema, table]]},
-                  lock="none", kind="verify")
+    verify = verify_step(schema, table, None)
 
     fk_cons = [c for c in snap.constraints_of(schema, table) if c.kind == "foreign_key" and column in c.columns]
     common = dict(
@@ -343,9 +341,7 @@ def expand_contract(issue: Issue, snap: Snapshot, ctx: PlanContext, schema: str,
                  dict(base, constraint=fk.name, columns=list(fk.columns), ref_schema=fk.ref_schema,
                       ref_table=fk.ref_table, ref_columns=list(fk.ref_columns)),
                  lock="SHARE ROW EXCLUSIVE (brief)", group=swap, lint_allow=SWAP_ALLOW))
-    add(step(f"the application's statements on {schema}.{table} are accepted by the server on the new schema "
-             "(PREPARE, before the swap commits)", "verify_statements", {"tables": [[schema, table]]},
-             lock="none", kind="verify", group=swap))
+    add(verify_step(schema, table, swap, when="before the swap commits"))
     for fk in fk_cons:
         add(step(f"validate FK {fk.name}", "validate_constraint", dict(base, constraint=fk.name),
                  lock="SHARE UPDATE EXCLUSIVE", group=f"validate_{fk.name}", timeout_s=L))

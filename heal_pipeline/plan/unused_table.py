@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..model import FixPlan, Issue, Snapshot
 from .base import (ARCHIVE_SCHEMA, PlanContext, blocked_plan, check, checksum_step, column_names, fit_name,
-                   fp_short, measure_rows, new_plan, planner, step, table_key)
+                   fp_short, measure_rows, new_plan, planner, step, table_key, verify_step)
 
 ARCHIVE_ALLOW = ("ban-set-schema", "renaming-table")
 
@@ -47,6 +47,7 @@ def plan_unused_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan
     steps.append(step(f"move {schema}.{name} to {ARCHIVE_SCHEMA}", "set_schema",
                       {"schema": schema, "table": name, "to_schema": ARCHIVE_SCHEMA},
                       lock="ACCESS EXCLUSIVE (brief)", group="archive", lint_allow=ARCHIVE_ALLOW))
+    steps.append(verify_step(schema, table, "archive"))  # a statement heal did not see as a use refuses the move
     reverse = [step(f"move {ARCHIVE_SCHEMA}.{name} back to {schema}", "set_schema",
                     {"schema": ARCHIVE_SCHEMA, "table": name, "to_schema": schema},
                     lock="ACCESS EXCLUSIVE (brief)", group="restore", lint_allow=ARCHIVE_ALLOW, requires=(move,))]
