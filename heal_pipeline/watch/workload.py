@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -74,6 +75,10 @@ class Verdict:
         return asdict(self)
 
 
+def _norm(query: str) -> str:
+    return " ".join((query or "").split()).lower()
+
+
 def _pct(before: float, after: float) -> float | None:
     return None if before <= 0 else round(100.0 * (after - before) / before, 2)
 
@@ -81,12 +86,38 @@ def _pct(before: float, after: float) -> float | None:
 def evaluate(before: Iterable[Figures], after: Iterable[Figures], th: Thresholds = Thresholds()) -> Verdict:
     """Compare the figures of the same statements before the change and now (see the module docstring)."""
     prev = {f.queryid: f for f in before}
+    # A type change changes the queryid of every statement on the column (the parse tree holds the types):
+    # the post-change entry is paired with its pre-change twin by the normalised text, and all its calls are
+    # post-change; the frozen pre-change entry is then not "waiting" — it is superseded.
+    # Pairing is exact or nothing: the text is unique among the before-entries and among the new ones,
+    # and the pre-change entry got no call since (both shapes running at once is not a type change).
+    texts = Counter(_norm(f.query) for f in before)
+    by_text = {_norm(f.query): f for f in before if texts[_norm(f.query)] == 1}
+    after = list(after)
+    now_by_id = {a.queryid: a for a in after}
+    new_texts = Counter(_norm(a.query) for a in after if a.queryid not in prev)
+    twins: dict[str, Figures] = {}
+    for a in after:
+        t = _norm(a.query)
+        if a.queryid in prev or t not in by_text or new_texts[t] != 1:
+            continue
+        old = by_text[t]
+        if old.queryid in now_by_id and now_by_id[old.queryid].calls != old.calls:
+            continue
+        twins[old.queryid] = a
     v = Verdict("inconclusive")
     for a in after:
         b = prev.get(a.queryid)
-        if b is None or b.calls <= 0:
+        if b is not None and a.queryid in twins and a.calls == b.calls:
+            continue  # superseded by its post-change twin
+        if b is None and a in twins.values():
+            b = by_text[_norm(a.query)]
+            if b.calls <= 0:
+                continue
+            calls, total = a.calls, a.total_ms
+        elif b is None or b.calls <= 0:
             continue  # a statement new since the change: nothing to compare with
-        if a.calls >= b.calls:
+        elif a.calls >= b.calls:
             calls, total = a.calls - b.calls, a.total_ms - b.total_ms
         else:  # counters reset since the change: everything in "after" is after the change
             calls, total = a.calls, a.total_ms

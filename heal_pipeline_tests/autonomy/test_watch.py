@@ -49,6 +49,21 @@ def test_floor_min_calls_new_statements_and_reset():
     assert v.status == "regressed" and v.regressed_statements[0]["calls_since"] == 40
 
 
+def test_type_change_pairs_a_new_queryid_with_its_text_twin_only_when_exact():
+    q = "SELECT * FROM s WHERE user_id = $1"
+    before = [f("old", 100, 100.0, q)]
+    # the column type changed: the same text under a new queryid, the old entry frozen → paired, judged
+    v = evaluate(before, [f("old", 100, 100.0, q), f("new", 30, 300.0, q)], TH)
+    assert v.status == "regressed" and v.judged == 1 and v.regressed_statements[0]["calls_since"] == 30
+    # the old shape is still being called too: not a type change of that statement → no pairing (the old
+    # entry is judged on its own calls, unchanged at 1 ms)
+    v = evaluate(before, [f("old", 130, 130.0, q), f("new", 30, 300.0, q)], TH)
+    assert v.judged == 1 and v.status == "neutral" and not v.regressed_statements
+    # two before-entries with that text (e.g. two roles): ambiguous → no pairing
+    v = evaluate(before + [f("other", 50, 50.0, q)], [f("new", 30, 300.0, q)], TH)
+    assert v.judged == 0
+
+
 SETUP = """
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
 CREATE TABLE watch_parent (id int PRIMARY KEY);
@@ -151,3 +166,50 @@ def test_without_pg_stat_statements_the_watch_cannot_run(fresh_dsn, store_dsn):
     with open_store(store_dsn) as store, psycopg.connect(fresh_dsn, autocommit=True) as target:
         w = start_watch(store, target, 1, plan, POLICY)
     assert w["status"] == "cannot_run" and "pg_stat_statements" in w["reason"]
+
+
+TYPE_SETUP = """
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+CREATE TABLE tw_users (id int PRIMARY KEY);
+INSERT INTO tw_users SELECT generate_series(1, 1000);
+CREATE TABLE tw_sessions (id int PRIMARY KEY, user_id text, pad text);
+INSERT INTO tw_sessions SELECT g, (g % 1000 + 1)::text, repeat('x', 60) FROM generate_series(1, 100000) g;
+CREATE INDEX tw_sessions_user_idx ON tw_sessions (user_id);
+ANALYZE;
+"""
+# the application kept its cast workaround: a no-op on text (index scan), a seq scan once user_id is integer
+CAST_LOOKUP = ("SELECT count(*) FROM tw_sessions WHERE user_id::text = %s", lambda i: (str(i % 1000 + 1),))
+
+
+def test_type_change_regression_is_reverted_through_the_no_overwrite_rollback(fresh_dsn, store_dsn):
+    """A verified type change (text → integer) that makes the application's kept cast workaround a
+    sequential scan: the statement's queryid changes with the column type, the watch pairs the two
+    entries by their text, judges the regression, reverts the change (the column is text again, every
+    value as before) and holds the fingerprint."""
+    from heal_pipeline.plan import Thresholds as PlanThresholds
+
+    with psycopg.connect(fresh_dsn, autocommit=True) as c:
+        c.execute(TYPE_SETUP)
+        before_rows = c.execute("SELECT id, user_id FROM tw_sessions ORDER BY id").fetchall()
+    workload(fresh_dsn, 30, CAST_LOOKUP)
+    iss = issue("type_mismatch", schema_name="public", table_name="tw_sessions", column_name="user_id",
+                severity="critical", evidence={"parent": {"schema": "public", "table": "tw_users", "column": "id",
+                                                          "data_type": "integer"}})
+    plan = make_plan(fresh_dsn, iss, POLICY, thresholds=PlanThresholds(small_table_rows=200_000))
+    assert plan.blocked is None, plan.blocked
+    res = apply_plan(plan, fresh_dsn, store_dsn, POLICY, approve=True)
+    assert res.status == "verified", res.reason
+    [w] = watch_applied([res], [plan], fresh_dsn, store_dsn, POLICY)
+    assert w["status"] == "watching" and w["statements"] >= 1
+    workload(fresh_dsn, 30, CAST_LOOKUP)          # now a seq scan of 100,000 rows per call
+    [w] = judge(fresh_dsn, store_dsn, POLICY)
+    assert w.status == "reverted_regression", (w.reason, w.verdict)
+    worst = w.verdict["regressed_statements"][0]
+    print(f"\ntype-change regression: mean {worst['mean_before_ms']} → {worst['mean_after_ms']} ms")
+    assert "user_id::text" in worst["query"] and worst["mean_after_ms"] > 2 * worst["mean_before_ms"], worst
+    with psycopg.connect(fresh_dsn, autocommit=True) as c:
+        assert c.execute("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = "
+                         "'tw_sessions'::regclass AND attname = 'user_id'").fetchone()[0] == "text"
+        assert c.execute("SELECT id, user_id FROM tw_sessions ORDER BY id").fetchall() == before_rows
+    with open_store(store_dsn) as store:
+        assert plan.fingerprint in active_holds(store, "t")
