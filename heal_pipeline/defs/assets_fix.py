@@ -16,6 +16,7 @@ from ..store import (load_code_scan, load_failed_queries, load_fix_plans, load_o
                      previous_snapshot, save_fix_plans)
 from .assets import _fail, _table
 from .assets_detect import issue_set
+from .assets_sqlite import is_sqlite_target, sqlite_applied_fixes, sqlite_fix_plan, sqlite_rollback
 from .constants import GROUP_APPLY, GROUP_PLAN, OWNERS, TAG_TARGET_DB, target_db_partitions
 from .resources import HealResource
 
@@ -64,6 +65,8 @@ def _plan_markdown(plans) -> str:
 )
 def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.MaterializeResult:
     target = heal.target(context.partition_key)
+    if is_sqlite_target(target):
+        return sqlite_fix_plan(context, target)
     try:
         policy = load_policy(target.policy)
         with open_store(target.store_dsn) as store:
@@ -159,6 +162,9 @@ def _redetector(target, store, plan):
 )
 def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: HealResource):
     target = heal.target(context.partition_key)
+    if is_sqlite_target(target):
+        yield from sqlite_applied_fixes(context, config.approve, config.approve_all_auto, target, heal.settings().home)
+        return
     try:
         policy = load_policy(target.policy)
         with open_store(target.store_dsn) as store:
@@ -245,6 +251,9 @@ def rollback_fix_op(context: dg.OpExecutionContext, config: RollbackConfig, heal
                                                            "heal/rollback_of": str(config.fix_id)})
     except Exception:  # noqa: BLE001
         pass
+    if is_sqlite_target(target):
+        yield from sqlite_rollback(context, config.fix_id, target)
+        return
     try:
         res = rollback_fix(config.fix_id, target.dsn, target.store_dsn, policy=load_policy(target.policy),
                            run_id=context.run.run_id, target_name=target.name)

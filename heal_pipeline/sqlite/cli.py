@@ -51,56 +51,42 @@ def _store(settings):
 
 
 def cmd_fix(args: argparse.Namespace) -> int:
+    from ..apply.policy import Policy
     from ..scan import scan_target
-    from .fix import apply_plan, plan_fix
-    from .target import sqlite_path
+    from .pipeline import apply_target, plan_target
 
     target, settings = _target(args)
-    path = sqlite_path(target.dsn)
-    issues = scan_target(target).result.issues
-    plans = [p for p in (plan_fix(i, path) for i in issues if not args.only or i.issue_type in args.only) if p]
+    issues = [i for i in scan_target(target).result.issues if not args.only or i.issue_type in args.only]
+    plans = plan_target(target, issues)
+    # the command line applies the auto tier, and the approval tier with --approve (never manual)
+    approved = {p.fingerprint for p in plans if args.approve and p.tier == "approval"}
     store = _store(settings)
-    results = []
     try:
-        for p in plans:
-            if p.tier == "manual" or (p.tier == "approval" and not args.approve):
-                results.append({"summary": p.summary, "tier": p.tier, "status": "needs approval"})
-                continue
-            r = apply_plan(p, path, settings.home, store=store)
-            results.append({"summary": p.summary, "tier": p.tier, "notes": p.notes, **r})
+        done = {r["fingerprint"]: r for r in apply_target(
+            target, issues, approved, Policy(dry_run=False, auto_apply_tiers=("auto",)), settings.home, store)}
     finally:
         store.close()
+    results = [{"summary": p.summary, "tier": p.tier, "notes": p.notes, **done[p.fingerprint]}
+               if p.fingerprint in done else {"summary": p.summary, "tier": p.tier, "status": "needs approval"}
+               for p in plans]
     if args.json:
         print(json.dumps(results, indent=2, default=str))
     else:
         for r in results:
             extra = f" fix {r['fix_id']}" if r.get("fix_id") else ""
             lock = f", write lock {r['lock_s']:.3f} s" if r.get("lock_s") is not None else ""
-            print(f"{r['status']:<15}{extra} {r['summary']}{lock}{': ' + r['error'] if r.get('error') else ''}")
+            why = r.get("reason") or r.get("error")
+            print(f"{r['status']:<15}{extra} {r['summary']}{lock}{': ' + why if why else ''}")
     return 1 if any(r["status"] == "failed" for r in results) else 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from ..model import FixPlan, FixStep
-    from .fix import rollback
-    from .target import sqlite_path
+    from .pipeline import rollback_fix_id
 
     target, settings = _target(args)
     store = _store(settings)
     try:
-        row = store.execute("SELECT fingerprint, issue_type, target_db, tier, summary, plan, backup_ref, status,"
-                            " rolled_back_by FROM heal.fix_history WHERE fix_id = %s AND engine = 'sqlite'",
-                            (args.fix_id,)).fetchone()
-        if row is None:
-            raise ConfigError(f"no SQLite fix {args.fix_id} in heal.fix_history")
-        if row[8] is not None:
-            raise ConfigError(f"fix {args.fix_id} was already rolled back (by fix {row[8]})")
-        if row[2] != target.name:
-            raise ConfigError(f"fix {args.fix_id} was made on {row[2]}, not on {target.name}")
-        steps = [FixStep(s.get("sql", ""), s.get("sql", ""), "", op=s["op"], args=s["args"])
-                 for s in (row[5] or {}).get("steps", [])]
-        plan = FixPlan(row[0], row[1], row[2], row[3], row[4] or "", steps=steps)
-        out = rollback(plan, {"fix_id": args.fix_id, "backup_ref": row[6]}, sqlite_path(target.dsn), store=store)
+        out = rollback_fix_id(target, args.fix_id, store)
     finally:
         store.close()
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import psycopg
 
 from heal_pipeline.defs.assets import schema_snapshot
 from heal_pipeline.defs.assets_detect import issue_set
@@ -28,3 +29,61 @@ def test_sqlite_partition_snapshot_and_issue_set(demo, fresh_dsn, monkeypatch):
     md = mats[0].metadata
     assert md["type/orphaned_rows"].value == 1 and md["type/fk_without_index"].value == 2
     assert any(u["check"] == "unused_index" and "not applicable" in u["reason"] for u in md["not_checked"].value)
+
+
+def test_sqlite_partition_fix_plan_apply_and_rollback_job(demo, fresh_dsn, monkeypatch, tmp_path):
+    """The fix half of the pipeline on a SQLite partition: fix_plan plans the SQLite fixes, applied_fixes
+    applies an approved one (backup + integrity_check → verified, recorded with engine 'sqlite'), the
+    heal_rollback job undoes it; an unknown fingerprint fails the run with one line."""
+    import sqlite3
+
+    from heal_pipeline.defs.assets_fix import applied_fixes, fix_plan, heal_rollback
+
+    monkeypatch.setenv("HEAL_TARGET_NAME", "shop")
+    monkeypatch.setenv("HEAL_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("HEAL_SOURCE_DIRS", raising=False)
+    monkeypatch.delenv("HEAL_FLEET", raising=False)
+    res = HealResource(database_url=demo["dsn"], store_url=fresh_dsn)
+    with dg.instance_for_test() as instance:
+        sync_partitions(instance, ["shop"])
+        for asset in (schema_snapshot, issue_set, fix_plan):
+            out = dg.materialize([asset], instance=instance, partition_key="shop", resources={"heal": res})
+        md = out.asset_materializations_for_node("fix_plan")[0].metadata
+        assert md["engine"].value == "sqlite" and md["planned"].value >= 2
+        plans = md["plans"].value.records
+        fk = next(r.data for r in plans if r.data["issue_type"] == "fk_without_index")
+        assert fk["tier"] == "auto" and fk["rows"] >= 0
+
+        bad = dg.materialize([applied_fixes], instance=instance, partition_key="shop", resources={"heal": res},
+                             run_config={"ops": {"applied_fixes": {"config": {"approve": ["nope"]}}}},
+                             raise_on_error=False)
+        assert not bad.success
+        out = dg.materialize([applied_fixes], instance=instance, partition_key="shop", resources={"heal": res},
+                             run_config={"ops": {"applied_fixes": {"config": {"approve": [fk["fingerprint"]]}}}})
+        md = out.asset_materializations_for_node("applied_fixes")[0].metadata
+        assert md["status/verified"].value == 1, md["fixes"].value
+        row = next(r.data for r in md["fixes"].value.records if r.data["fingerprint"] == fk["fingerprint"])
+        fix_id = row["fix_id"]
+        [check] = out.get_asset_check_evaluations()
+        assert check.passed
+        def indexes():
+            c = sqlite3.connect(demo["path"])
+            try:
+                return {r[0] for r in c.execute("SELECT name FROM sqlite_schema WHERE type = 'index'")}
+            finally:
+                c.close()
+
+        with psycopg.connect(fresh_dsn, autocommit=True) as st:
+            plan = st.execute("SELECT plan FROM heal.fix_history WHERE fix_id = %s AND engine = 'sqlite'",
+                              (fix_id,)).fetchone()[0]
+        created = plan["steps"][0]["args"]["name"]
+        assert created in indexes()
+
+        rb = heal_rollback.execute_in_process(
+            run_config={"ops": {"rollback_fix_op": {"config": {"fix_id": fix_id, "target_db": "shop"}}}},
+            resources={"heal": res}, instance=instance)
+        assert rb.success
+    assert created not in indexes()
+    with psycopg.connect(fresh_dsn, autocommit=True) as st:
+        assert st.execute("SELECT status FROM heal.fix_history WHERE rollback_of = %s", (fix_id,)).fetchone() == (
+            "rolled_back",)
