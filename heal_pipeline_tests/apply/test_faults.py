@@ -144,7 +144,7 @@ def test_type_fix_killed_at_every_boundary_converges(tmp_path, make_db, template
     clean_dsn, clean_store = _copy(make_db, tpl), make_db(prefix="heal_t_store_")
     out = _child(tmp_path, "apply", str(tmp_path / "plan.json"), clean_dsn, clean_store, log=log)
     assert out.stdout.startswith("verified"), out.stdout + out.stderr
-    points = _pick(_points(log), every=2 if path == "expand_contract" else 1)
+    points = _pick(_points(log))
     assert len(points) >= 4
     for n, name in points:
         dsn, store = _copy(make_db, tpl), make_db(prefix="heal_t_store_")
@@ -226,7 +226,7 @@ def test_type_fix_rollback_killed_at_every_boundary_resumes(tmp_path, make_db, t
     dsn, store, fix_id = fixed_copy()
     out = _child(tmp_path, "rollback", str(fix_id), dsn, store, log=log)
     assert out.stdout.startswith("rolled_back"), out.stdout + out.stderr
-    points = _pick(_points(log), every=2 if path == "expand_contract" else 1)
+    points = _pick(_points(log))
     assert len(points) >= 3
     for n, name in points:
         dsn, store, fix_id = fixed_copy()
