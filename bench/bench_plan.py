@@ -38,7 +38,7 @@ def main() -> None:
 
     from heal_pipeline.demo.estate import APP_DIR, MIGRATIONS_DIR, build_estate
     from heal_pipeline.embedded import temporary_server
-    from heal_pipeline.plan import PlanContext, plan_issues
+    from heal_pipeline.plan import PlanCache, PlanContext, plan_issues
     from heal_pipeline.plan.lint import squawk_binary
     from heal_pipeline.scan import scan_target
     from heal_pipeline.targets import Target
@@ -64,11 +64,11 @@ def main() -> None:
 
         def plan(cache_dir: Path | None):
             with PlanContext.open(dsn, migrations_dirs=[MIGRATIONS_DIR], source_dirs=[APP_DIR],
-                                  statements=list(code.statements) if code else [],
-                                  cache_dir=cache_dir) as ctx:
+                                  statements=list(code.statements) if code else []) as ctx:
                 t0 = time.perf_counter()
-                plans = plan_issues(issues, snap, ctx)
-                return time.perf_counter() - t0, plans, dict(ctx.cache_stats)
+                cache = PlanCache.for_target("heal_demo", home=cache_dir) if cache_dir else None
+                plans = plan_issues(issues, snap, ctx, cache=cache)
+                return time.perf_counter() - t0, plans, dict(cache.stats) if cache else {}
 
         cold, warm, stats = [], [], {}
         n = 0

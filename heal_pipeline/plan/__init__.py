@@ -34,6 +34,7 @@ from . import (  # noqa: F401  (explicit imports register the planners)
 from . import stale_statistics, table_bloat, sequence_exhaustion, xid_wraparound, unvalidated_constraint  # noqa: F401,E501  issue 15
 from . import ops
 from .base import PLANNERS, CannotPlan, PlanContext, Thresholds, blocked_plan, planner
+from .cache import PlanCache
 from .lint import lint_plan, lint_plans
 
 ISSUE_FIELDS = ("issue_type", "severity", "target_db", "schema_name", "table_name", "column_name",
@@ -151,14 +152,28 @@ def plan_issue(issue: Issue, snap: Snapshot, ctx: PlanContext,
     return plan
 
 
-def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext) -> list[FixPlan]:
-    """Plans for many issues; their DDL is linted by ONE squawk process (same findings as alone)."""
+def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext,
+                cache: "PlanCache | None" = None) -> list[FixPlan]:
+    """Plans for many issues; their DDL is linted by ONE squawk process (same findings as alone).
+
+    With a :class:`~heal_pipeline.plan.cache.PlanCache`, an issue whose inputs are all unchanged
+    gets its cached plan; the others are planned (and stored after linting)."""
     out: list[FixPlan] = []
     later: list[FixPlan] = []
+    fresh: list[tuple[Issue, FixPlan]] = []
+    if cache is not None:
+        cache.begin(snap, ctx)
     for issue in issues:
+        if issue.issue_type not in PLANNERS:
+            continue
+        hit = cache.lookup(issue, ctx) if cache is not None else None
+        if hit is not None:
+            out.append(hit)
+            continue
         p = plan_issue(issue, snap, ctx, later)
         if p is not None:
             out.append(p)
+            fresh.append((issue, p))
     if later:
         t = ctx.thresholds
         try:
@@ -167,6 +182,10 @@ def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext) -> list[F
         except HealError as exc:  # squawk missing or broken: nothing it was to lint may run
             for p in later:
                 p.blocked = p.blocked or str(exc)
+    if cache is not None:
+        for issue, p in fresh:
+            cache.store(issue, p, ctx)
+        cache.save()
     return out
 
 
@@ -223,6 +242,6 @@ def plan_from_dict(d: dict) -> FixPlan:
     return FixPlan(**kw)
 
 
-__all__ = ["PlanContext", "Thresholds", "plan_issue", "plan_issues", "plan_to_dict", "plan_from_dict",
+__all__ = ["PlanCache", "PlanContext", "Thresholds", "plan_issue", "plan_issues", "plan_to_dict", "plan_from_dict",
            "step_from_dict",
            "PLANNERS", "RULES", "planner"]
