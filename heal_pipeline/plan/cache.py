@@ -16,8 +16,12 @@ A cached plan is used only when every input of its planning is the same as when 
   re-plans (the counts a planner measured, rows_affected, can have changed). The counters are
   PostgreSQL's cumulative statistics, which a backend flushes within about a second of a write.
 
-Blocked plans are never cached (a timeout or a database error while measuring is not a property of
-the inputs). A hit is the stored plan itself (``plan_to_dict``/``plan_from_dict``, lint findings
+* **tree**: for planners that read every source file (a cast-only helper's removal looks for its
+  callers in all files; the JS/TS fix), (path, size, mtime) of every file under the source roots.
+
+Plans with a result of the moment (a measuring timeout, a database error while planning, a squawk
+failure: ``TRANSIENT``) are never cached; other blocked plans are (their reason is a function of the
+inputs, e.g. "views depend on …", "500 duplicate key(s) …"). A hit is the stored plan itself (``plan_to_dict``/``plan_from_dict``, lint findings
 included), planned_at and backup-name stamps as of when it was planned. The cache is one JSON file
 per target under ``$HEAL_HOME/cache/plans/`` (written atomically; a missing or unreadable file is an
 empty cache); entries of issues no longer open are dropped when it is saved.
@@ -124,6 +128,39 @@ def _files(plan: FixPlan, issue: Issue, ctx) -> dict[str, str | None]:
     return {p: file_sha(p) for p in sorted(paths)}
 
 
+def reads_whole_tree(issue: Issue) -> bool:
+    """Planners that read every source file, not only the issue's: a cast-only helper's removal
+    looks for its callers everywhere; the JS/TS fix resolves imports across the roots."""
+    if issue.issue_type != "cast_workaround":
+        return False
+    return (issue.evidence or {}).get("kind") == "helper" or not str(issue.file or "").endswith(".py")
+
+
+def tree_stamp(source_dirs) -> str:
+    """(path, size, mtime) of every file under the source roots: any edit, addition or removal changes it."""
+    rows = []
+    for d in source_dirs or ():
+        root = Path(d)
+        if not root.is_dir():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.is_file() and not any(part.startswith(".") or part in ("__pycache__", "node_modules")
+                                       for part in p.relative_to(root).parts):
+                st = p.stat()
+                rows.append((str(p), st.st_size, st.st_mtime_ns))
+    return _sha(rows)
+
+
+# results that depend on the moment, not on the inputs: such a plan is planned again next time
+TRANSIENT = re.compile(r"timed out|^planning failed|^cannot count rows|^squawk (failed|not found|output "
+                       r"unreadable|reported an unknown)")
+
+
+def transient(plan: FixPlan) -> bool:
+    texts = [plan.blocked or "", plan.summary or "", *(str(n) for n in plan.notes or ())]
+    return any(TRANSIENT.search(t) for t in texts if t)
+
+
 class PlanCache:
     """One target's cached plans; see the module docstring for what makes an entry valid."""
 
@@ -140,6 +177,7 @@ class PlanCache:
             except (OSError, ValueError, AttributeError):
                 self.entries = {}
         self._global: str | None = None
+        self._tree: str | None = None
         self._tables: dict = {}
         self._seen: set[str] = set()
 
@@ -154,6 +192,7 @@ class PlanCache:
 
     def begin(self, snap: Snapshot, ctx) -> None:
         self._global = global_key(snap, ctx)
+        self._tree = None
         self._tables = {f"{t.schema}.{t.name}": t for t in snap.tables}
 
     def lookup(self, issue: Issue, ctx) -> FixPlan | None:
@@ -162,7 +201,8 @@ class PlanCache:
         e = self.entries.get(fp)
         if (e is None or e.get("global") != self._global or e.get("issue") != issue_key(issue)
                 or any(_table_version(self._tables, t) != v for t, v in (e.get("tables") or {}).items())
-                or any(file_sha(p) != h for p, h in (e.get("files") or {}).items())):
+                or any(file_sha(p) != h for p, h in (e.get("files") or {}).items())
+                or ("tree" in e and e["tree"] != self._tree_stamp(ctx))):
             self.stats["misses"] += 1
             self.missed.append(fp)
             return None
@@ -171,13 +211,19 @@ class PlanCache:
         self.stats["hits"] += 1
         return plan_from_dict(e["plan"])
 
+    def _tree_stamp(self, ctx) -> str:
+        if self._tree is None:
+            self._tree = tree_stamp(ctx.source_dirs)
+        return self._tree
+
     def store(self, issue: Issue, plan: FixPlan, ctx) -> None:
-        if plan.blocked or self._global is None:
+        if transient(plan) or self._global is None:
             self.entries.pop(issue.fingerprint, None)
             return
         from . import plan_to_dict
 
-        self.entries[issue.fingerprint] = {
+        extra = {"tree": self._tree_stamp(ctx)} if reads_whole_tree(issue) else {}
+        self.entries[issue.fingerprint] = {**extra,
             "global": self._global, "issue": issue_key(issue),
             "tables": {t: _table_version(self._tables, t) for t in sorted(_dep_tables(plan, issue))},
             "files": _files(plan, issue, ctx),
