@@ -10,7 +10,7 @@ from ..db import connect
 from ..detect import DetectContext, issues_of
 from ..errors import HealError
 from ..model import Snapshot
-from ..plan import PlanContext, plan_issues
+from ..plan import PlanCache, PlanContext, plan_issues
 from ..scan import thresholds_for
 from ..store import (load_code_scan, load_failed_queries, load_fix_plans, load_open_issues, open_store,
                      previous_snapshot, save_fix_plans)
@@ -80,7 +80,8 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
             with PlanContext.open(target.dsn, policy=policy, migrations_dirs=list(target.migrations_dirs),
                                   source_dirs=list(target.source_dirs),
                                   statements=list(scan.statements) if scan else []) as pctx:
-                plans = plan_issues(issues, snap, pctx)
+                plans = plan_issues(issues, snap, pctx,  # plan cache: issue 16 (perf)
+                                    cache=PlanCache.for_target(target.name, heal.settings().home))
                 from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
                 annotate_plans(plans, issues, snap, pctx, list(scan.statements) if scan else ())
             save_fix_plans(store, target.name, plans, context.run.run_id)

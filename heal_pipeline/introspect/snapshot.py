@@ -24,18 +24,22 @@ from .. import model
 from ..config import HEAL_SCHEMAS, database_name
 from ..db import connect, load_query, load_sql
 from ..errors import HealError, first_line
+from .indexdef import Quoter, spell
+from .maintenance import read_maintenance  # issue 15: vacuum/analyze/sequence/xid facts
 
-# (attribute, query file, model class); SELECT lists follow the dataclass field order
-# two halves of about equal server cost on a large catalog (indexes alone ≈ columns + constraints)
+# (attribute, query file, model class); SELECT lists follow the dataclass field order.
+# Two halves of about equal server cost on a large catalog (10,000 tables, cold caches: columns ≈ 550 ms,
+# constraints ≈ 480, indexes ≈ 350, maintenance ≈ 190, tables ≈ 100); part A's connection also reads
+# the maintenance facts while part B runs.
 PART_A: tuple[tuple[str, str, type], ...] = (
     ("columns", "introspect/02_columns.sql", model.Column),
-    ("constraints", "introspect/03_constraints.sql", model.Constraint),
     ("tables", "introspect/01_tables.sql", model.Table),
     ("views", "introspect/05_views.sql", model.View),
     ("view_dependencies", "introspect/06_view_dependencies.sql", model.ViewDependency),
     ("functions", "introspect/07_functions.sql", model.Function),
 )
 PART_B: tuple[tuple[str, str, type], ...] = (
+    ("constraints", "introspect/03_constraints.sql", model.Constraint),
     ("indexes", "introspect/04_indexes.sql", model.Index),
     ("triggers", "introspect/08_triggers.sql", model.Trigger),
     ("extensions", "introspect/09_extensions.sql", model.Extension),
@@ -48,10 +52,12 @@ PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before a secon
 
 def _version_columns(server_version_num: int) -> dict[str, sql.Composable]:
     """Fixed column expressions for the brace holes of the catalog queries, by server version."""
+    holes = {"nulls_not_distinct": sql.SQL("x.indnullsnotdistinct" if server_version_num >= 150000
+                                           else "false")}
     if server_version_num >= 160000:
-        return {"last_seq_scan": sql.SQL("pg_stat_get_lastscan(c.oid)::text"),
+        return {**holes, "last_seq_scan": sql.SQL("pg_stat_get_lastscan(c.oid)::text"),
                 "last_idx_scan": sql.SQL("pg_stat_get_lastscan(x.indexrelid)::text")}
-    return {"last_seq_scan": sql.SQL("NULL::text"), "last_idx_scan": sql.SQL("NULL::text")}
+    return {**holes, "last_seq_scan": sql.SQL("NULL::text"), "last_idx_scan": sql.SQL("NULL::text")}
 
 
 def _begin(conn: psycopg.Connection, statement_timeout_ms: int, snapshot_id: str | None = None) -> None:
@@ -81,8 +87,11 @@ def _check_order(typ: type, names: list[str]) -> None:
         raise HealError(f"internal: catalog query columns {names} do not match {typ.__name__} fields")
 
 
-def _build(raw: dict[str, tuple[list, list]]) -> dict[str, list]:
-    """Rows (tuples) → model objects; attnum/opclass-oid arrays → names."""
+def _build(raw: dict[str, tuple[list, list]], quote: Quoter | None = None,
+           unspelt: list[tuple[int, model.Index]] | None = None) -> dict[str, list]:
+    """Rows (tuples) → model objects; attnum/opclass-oid arrays → names; plain index definitions
+    spelt (indexdef.py). Indexes that could not be spelt are appended to ``unspelt`` as (oid, index)."""
+    quote = quote or Quoter(())
     built: dict[str, list] = {}
     opclass = {oid: name for oid, name in raw["opclasses"][1]}
 
@@ -129,14 +138,29 @@ def _build(raw: dict[str, tuple[list, list]]) -> dict[str, list]:
     built["constraints"] = cons
 
     names, rows = raw["indexes"]
-    _check_order(model.Index, names)
-    ci, oi = names.index("columns"), names.index("opclasses")
+    nf = names.index("_oid")  # the trailing columns are not Index fields
+    _check_order(model.Index, names[:nf])
+    ci, oi, di = names.index("columns"), names.index("opclasses"), names.index("definition")
+    mi, ki, pi, ui = (names.index("method"), names.index("key_count"), names.index("predicate"),
+                      names.index("is_unique"))
     idx = []
     for r in rows:
-        r = list(r)
-        r[ci] = named(r[0], r[1], r[ci], expr_none=True)
+        oid, options, partitioned, nnd = r[nf:nf + 4]
+        r = list(r[:nf])
+        attnums = r[ci]
+        r[ci] = named(r[0], r[1], attnums, expr_none=True)
         r[oi] = tuple(opclass.get(o, str(o)) for o in r[oi] or ())
-        idx.append(model.Index(*r))
+        if r[di] is None:
+            r[di] = spell(quote, schema=r[0], table=r[1], name=r[2], method=r[mi], attnums=attnums or (),
+                          key_count=r[ki], options=options or (), is_unique=r[ui],
+                          partitioned=partitioned, nulls_not_distinct=nnd, predicate=r[pi],
+                          column_names=by_rel.get((r[0], r[1]), empty))
+        ix = model.Index(*r)
+        if ix.definition is None:
+            if unspelt is None:
+                raise HealError(f"internal: index {ix.schema}.{ix.name} has no definition")
+            unspelt.append((oid, ix))
+        idx.append(ix)
     built["indexes"] = idx
     # table-level index scan counters, as pg_stat_all_tables would sum them
     scans: dict[tuple[str, str], int] = {}
@@ -181,7 +205,7 @@ def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
         queries += 2
         assert server is not None
         (database, server_version, version_num, taken_at, stats_reset, schemas, pgss_schema,
-         relations) = server
+         relations, reserved_words, quote_all) = server
         snap = model.Snapshot(target_db=target_db, database=database, server_version=server_version,
                               server_version_num=version_num, taken_at=taken_at,
                               stats_reset=stats_reset, schemas=list(schemas))
@@ -204,17 +228,27 @@ def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
 
             t = threading.Thread(target=work_b, name="heal-snapshot-b")
             t.start()
-            raw.update(_run_parts(conn, PART_A, params, holes))
-            t.join()
+            try:
+                raw.update(_run_parts(conn, PART_A, params, holes))
+                queries += read_maintenance(conn, snap, exclude_schemas)
+            finally:
+                t.join()
             if errors:
                 raise errors[0]
             raw.update(result_b)
             queries += 4
         else:
             raw.update(_run_parts(conn, PART_A + PART_B, params, holes))
+            queries += read_maintenance(conn, snap, exclude_schemas)
         queries += len(PART_A) + len(PART_B)
-        for attr, objs in _build(raw).items():
+        unspelt: list[tuple[int, model.Index]] = []
+        for attr, objs in _build(raw, Quoter(reserved_words, quote_all), unspelt).items():
             setattr(snap, attr, objs)
+        if unspelt:  # a name the columns query did not see: the server spells it (same snapshot)
+            defs = dict(conn.execute("SELECT x, pg_get_indexdef(x) FROM unnest(%s::oid[]) AS x",
+                                     ([o for o, _ in unspelt],)).fetchall())
+            for oid, ix in unspelt:
+                ix.definition = defs.get(oid) or ""
 
         if pgss_schema is None:
             snap.pg_stat_statements = "not_installed"
@@ -237,8 +271,6 @@ def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
                 else:
                     snap.pg_stat_statements = f"error: {msg}"
                 snap.unavailable["statements"] = msg
-        from .maintenance import read_maintenance  # issue 15: vacuum/analyze/sequence/xid facts
-        queries += read_maintenance(conn, snap, exclude_schemas)
         conn.rollback()  # read-only: nothing to keep
     except psycopg.errors.QueryCanceled as exc:
         _safe_rollback(conn)

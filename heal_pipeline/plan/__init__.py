@@ -34,7 +34,8 @@ from . import (  # noqa: F401  (explicit imports register the planners)
 from . import stale_statistics, table_bloat, sequence_exhaustion, xid_wraparound, unvalidated_constraint  # noqa: F401,E501  issue 15
 from . import ops
 from .base import PLANNERS, CannotPlan, PlanContext, Thresholds, blocked_plan, planner
-from .lint import lint_plan
+from .cache import PlanCache
+from .lint import lint_plan, lint_plans
 
 ISSUE_FIELDS = ("issue_type", "severity", "target_db", "schema_name", "table_name", "column_name",
                 "object_name", "file", "line", "detail", "evidence")
@@ -85,8 +86,12 @@ def rule_render(plan: FixPlan, issue: Issue, snap: Snapshot, ctx: PlanContext) -
         s.sql = composed.as_string(ctx.conn) if ctx.conn is not None else composed.as_string(None)
 
 
+def _needs_lint(plan: FixPlan, ctx: PlanContext) -> bool:
+    return bool(ctx.lint and not plan.code_edits)
+
+
 def rule_lint(plan: FixPlan, issue: Issue, snap: Snapshot, ctx: PlanContext) -> None:
-    if not ctx.lint or plan.code_edits:
+    if not _needs_lint(plan, ctx):
         return
     t = ctx.thresholds
     lint_plan(plan, snap.server_version_num, lock_timeout_s=t.lock_timeout_s,
@@ -113,11 +118,13 @@ RULES: tuple[Callable[[FixPlan, Issue, Snapshot, PlanContext], None], ...] = (
 )
 
 
-def plan_issue(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan | None:
+def plan_issue(issue: Issue, snap: Snapshot, ctx: PlanContext,
+               _lint_later: list[FixPlan] | None = None) -> FixPlan | None:
     """The plan for one issue, or None when no planner handles its type (e.g. ``slow_query``).
 
     Never raises for a bad issue or a database error while measuring: the plan comes back with
-    ``blocked`` set to the reason.
+    ``blocked`` set to the reason. (``_lint_later``: :func:`plan_issues` lints all plans in one
+    squawk process afterwards; the plan is appended there instead of linted here.)
     """
     fn = PLANNERS.get(issue.issue_type)
     if fn is None:
@@ -135,18 +142,50 @@ def plan_issue(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan | None
         plan = blocked_plan(issue, f"planning failed: {first_line(exc)}")
     try:
         for rule in RULES:
+            if rule is rule_lint and _lint_later is not None:
+                if _needs_lint(plan, ctx):
+                    _lint_later.append(plan)
+                continue
             rule(plan, issue, snap, ctx)
     except (ops.UnsafeInput, HealError) as exc:
         plan.blocked = plan.blocked or str(exc)
     return plan
 
 
-def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext) -> list[FixPlan]:
-    out = []
+def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext,
+                cache: "PlanCache | None" = None) -> list[FixPlan]:
+    """Plans for many issues; their DDL is linted by ONE squawk process (same findings as alone).
+
+    With a :class:`~heal_pipeline.plan.cache.PlanCache`, an issue whose inputs are all unchanged
+    gets its cached plan; the others are planned (and stored after linting)."""
+    out: list[FixPlan] = []
+    later: list[FixPlan] = []
+    fresh: list[tuple[Issue, FixPlan]] = []
+    if cache is not None:
+        cache.begin(snap, ctx)
     for issue in issues:
-        p = plan_issue(issue, snap, ctx)
+        if issue.issue_type not in PLANNERS:
+            continue
+        hit = cache.lookup(issue, ctx) if cache is not None else None
+        if hit is not None:
+            out.append(hit)
+            continue
+        p = plan_issue(issue, snap, ctx, later)
         if p is not None:
             out.append(p)
+            fresh.append((issue, p))
+    if later:
+        t = ctx.thresholds
+        try:
+            lint_plans(later, snap.server_version_num, lock_timeout_s=t.lock_timeout_s,
+                       statement_timeout_s=t.statement_timeout_s)
+        except HealError as exc:  # squawk missing or broken: nothing it was to lint may run
+            for p in later:
+                p.blocked = p.blocked or str(exc)
+    if cache is not None:
+        for issue, p in fresh:
+            cache.store(issue, p, ctx)
+        cache.save()
     return out
 
 
@@ -203,6 +242,6 @@ def plan_from_dict(d: dict) -> FixPlan:
     return FixPlan(**kw)
 
 
-__all__ = ["PlanContext", "Thresholds", "plan_issue", "plan_issues", "plan_to_dict", "plan_from_dict",
+__all__ = ["PlanCache", "PlanContext", "Thresholds", "plan_issue", "plan_issues", "plan_to_dict", "plan_from_dict",
            "step_from_dict",
            "PLANNERS", "RULES", "planner"]

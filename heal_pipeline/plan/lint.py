@@ -110,33 +110,93 @@ def units(steps: list[FixStep], lock_timeout_s: float, statement_timeout_s: floa
     return out
 
 
+def _finding(f: dict[str, Any], which: str, steps: list[FixStep], idxs: list[int], first: int) -> dict[str, Any]:
+    line = int(f.get("line", 0))
+    k = line - first
+    step_index = idxs[k] if 0 <= k < len(idxs) else idxs[0]
+    rule = f.get("rule_name")
+    return {"list": which, "step": step_index, "rule": rule, "level": f.get("level"),
+            "message": f.get("message"), "help": f.get("help"), "line": line + 1,
+            "allowed": rule in steps[step_index].lint_allow, "statement": steps[step_index].sql[:300]}
+
+
 def lint_steps(steps: list[FixStep], which: str, pg_version: str, lock_timeout_s: float,
                statement_timeout_s: float) -> list[dict[str, Any]]:
     findings = []
     for idxs, text, first in units(steps, lock_timeout_s, statement_timeout_s):
         for f in run_squawk(text, pg_version):
-            line = int(f.get("line", 0))
-            k = line - first
-            step_index = idxs[k] if 0 <= k < len(idxs) else idxs[0]
-            rule = f.get("rule_name")
-            allowed = rule in steps[step_index].lint_allow
-            findings.append({"list": which, "step": step_index, "rule": rule, "level": f.get("level"),
-                             "message": f.get("message"), "help": f.get("help"), "line": line + 1,
-                             "allowed": allowed, "statement": steps[step_index].sql[:300]})
+            findings.append(_finding(f, which, steps, idxs, first))
     return findings
 
 
-def lint_plan(plan: FixPlan, server_version_num: int, *, lock_timeout_s: float = 2.0,
-              statement_timeout_s: float = 300.0) -> list[dict[str, Any]]:
-    """Lint steps, backup steps and reverse steps; block the plan on any finding not allowed."""
-    pg = pg_version_arg(server_version_num)
-    findings: list[dict[str, Any]] = []
-    for which, steps in (("steps", plan.steps), ("backup", plan.backup_steps), ("reverse", plan.reverse)):
-        findings += lint_steps(steps, which, pg, lock_timeout_s, statement_timeout_s)
+def run_squawk_files(texts: list[str], pg_version: str) -> list[list[dict[str, Any]]]:
+    """Lint many execution units in ONE squawk process: one file per unit, so each unit is linted
+    exactly as alone (squawk lints files independently); findings come back per unit, in order."""
+    if not texts:
+        return []
+    out: list[list[dict[str, Any]]] = [[] for _ in texts]
+    with tempfile.TemporaryDirectory() as cwd:  # also: no stray .squawk.toml is picked up
+        names = [f"u{i:06d}.sql" for i in range(len(texts))]
+        for name, text in zip(names, texts):
+            with open(os.path.join(cwd, name), "w", encoding="utf-8") as fh:
+                fh.write(text)
+        cmd = [squawk_binary(), "--reporter", "json", f"--pg-version={pg_version}",
+               "--exclude=" + ",".join(EXCLUDE), *names]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd)
+    if p.returncode not in (0, 1):
+        raise HealError(f"squawk failed (rc={p.returncode}): {p.stderr.strip()[:200]}")
+    try:
+        found = json.loads(p.stdout or "[]")
+    except json.JSONDecodeError:
+        raise HealError(f"squawk output unreadable: {p.stderr.strip()[:200] or p.stdout[:200]}") from None
+    index = {name: i for i, name in enumerate(names)}
+    for f in found:
+        i = index.get(os.path.basename(str(f.get("file", ""))))
+        if i is None:
+            raise HealError(f"squawk reported an unknown file {f.get('file')!r}: cannot map its finding")
+        out[i].append(f)
+    return out
+
+
+def _block(plan: FixPlan, findings: list[dict[str, Any]]) -> None:
     plan.lint = findings
     bad = [f for f in findings if not f["allowed"]]
     if bad and not plan.blocked:
         f = bad[0]
         plan.blocked = (f"squawk {f['rule']} on {f['list']} step {f['step']}: {f['message']}"
                         + (f" (+{len(bad) - 1} more)" if len(bad) > 1 else ""))
-    return findings
+
+
+LISTS = (("steps", "steps"), ("backup", "backup_steps"), ("reverse", "reverse"))
+
+
+def lint_plan(plan: FixPlan, server_version_num: int, *, lock_timeout_s: float = 2.0,
+              statement_timeout_s: float = 300.0) -> list[dict[str, Any]]:
+    """Lint steps, backup steps and reverse steps; block the plan on any finding not allowed."""
+    lint_plans([plan], server_version_num, lock_timeout_s=lock_timeout_s,
+               statement_timeout_s=statement_timeout_s)
+    return plan.lint
+
+
+def lint_plans(plans: list[FixPlan], server_version_num: int, *, lock_timeout_s: float = 2.0,
+               statement_timeout_s: float = 300.0) -> None:
+    """:func:`lint_plan` for many plans with one squawk process for all their execution units.
+
+    Same findings, same ``blocked`` as linting each plan alone: each unit is its own file. A squawk
+    failure raises :class:`HealError` (the caller blocks every plan it was linting)."""
+    pg = pg_version_arg(server_version_num)
+    jobs: list[tuple[int, str, list[FixStep], list[int], int]] = []
+    texts: list[str] = []
+    for n, plan in enumerate(plans):
+        for which, attr in LISTS:
+            steps = getattr(plan, attr)
+            for idxs, text, first in units(steps, lock_timeout_s, statement_timeout_s):
+                jobs.append((n, which, steps, idxs, first))
+                texts.append(text)
+    per_plan: list[list[dict[str, Any]]] = [[] for _ in plans]
+    for (n, which, steps, idxs, first), found in zip(jobs, run_squawk_files(texts, pg)):
+        per_plan[n].extend(_finding(f, which, steps, idxs, first) for f in found)
+    for plan, findings in zip(plans, per_plan):
+        _block(plan, findings)
+
+

@@ -13,4 +13,6 @@ SELECT current_database()                                   AS database,
        (SELECT e.extnamespace::regnamespace::text FROM pg_extension e
          WHERE e.extname = 'pg_stat_statements')             AS pgss_schema,
        (SELECT count(*) FROM pg_class
-         WHERE relkind IN ('r', 'p', 'i', 'v', 'm', 'f'))::int AS relations
+         WHERE relkind IN ('r', 'p', 'i', 'v', 'm', 'f'))::int AS relations,
+       ARRAY(SELECT word::text FROM pg_get_keywords() WHERE catcode <> 'U') AS reserved_words, -- quote_identifier
+       current_setting('quote_all_identifiers')::bool       AS quote_all_identifiers

@@ -37,10 +37,9 @@ WITH tables AS (
                                                           AS analyze_threshold
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
-    LEFT JOIN LATERAL (SELECT sum(s.avg_width)::bigint AS width
-                         FROM pg_stats s
-                        WHERE s.schemaname = n.nspname AND s.tablename = c.relname
-                          AND NOT s.inherited) w ON true
+    LEFT JOIN (SELECT s.schemaname, s.tablename, sum(s.avg_width)::bigint AS width  -- one pass, hashed
+                 FROM pg_stats s WHERE NOT s.inherited GROUP BY 1, 2) w
+           ON w.schemaname = n.nspname AND w.tablename = c.relname
    WHERE c.relkind IN ('r', 'm')
      AND n.nspname <> ALL (%(exclude)s::text[])
      AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
