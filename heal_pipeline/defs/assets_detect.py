@@ -4,8 +4,8 @@ from collections import Counter
 
 import dagster as dg
 
-from ..detect import object_label
 from ..errors import HealError
+from ..present import object_of, short
 from ..scan import checked_types, detect_target, make_context
 from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
                      previous_snapshot, record_detection, stats_coverage_seconds)
@@ -13,23 +13,31 @@ from .assets import _fail, _table, code_findings, failed_queries, schema_snapsho
 from .constants import GROUP_DETECT, OWNERS, target_db_partitions
 from .resources import HealResource
 
-ISSUE_COLUMNS = [("severity", "string"), ("issue_type", "string"), ("object", "string"),
-                 ("detail", "string"), ("fingerprint", "string")]
+#: severity, object and fingerprint first: what one reads (and copies) at 1366-1600 px; the detail
+#: is cut to DETAIL_CHARS here, its full text is in the markdown summary
+ISSUE_COLUMNS = [("severity", "string"), ("object", "string"), ("fingerprint", "string"),
+                 ("issue_type", "string"), ("detail", "string")]
 
 
 def issue_rows(issues) -> list[dict]:
-    return [{"severity": i.severity, "issue_type": i.issue_type, "object": object_label(i).split(":", 1)[1],
-             "detail": i.detail[:300], "fingerprint": i.fingerprint} for i in issues]
+    return [{"severity": i.severity, "object": object_of(i), "fingerprint": i.fingerprint,
+             "issue_type": i.issue_type, "detail": short(i.detail)} for i in issues]
 
 
-def summary_markdown(target: str, result, record: dict) -> str:
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def summary_markdown(target: str, result, record: dict, limit: int = 200) -> str:
     counts = Counter(i.severity for i in result.issues)
     lines = [f"### {target}: {len(result.issues)} open issue(s) — "
              f"{counts.get('critical', 0)} critical, {counts.get('warning', 0)} warning, {counts.get('info', 0)} info",
              f"new {record['new']}, resolved {record['resolved']}, suppressed {record['suppressed']}", "",
-             "| severity | type | object | fingerprint |", "|---|---|---|---|"]
-    for i in result.issues[:50]:
-        lines.append(f"| {i.severity} | `{i.issue_type}` | {object_label(i).split(':', 1)[1]} | `{i.fingerprint}` |")
+             "| severity | object | fingerprint | type | detail |", "|---|---|---|---|---|"]
+    for i in result.issues[:limit]:
+        lines.append(f"| {i.severity} | {_cell(object_of(i))} | `{i.fingerprint}` | `{i.issue_type}` | {_cell(i.detail)} |")
+    if len(result.issues) > limit:
+        lines.append(f"\n… and {len(result.issues) - limit} more in heal.issues")
     if result.unchecked:
         lines += ["", "**Not checked** (never counted as clean):"]
         lines += [f"- `{u['check']}`: {u['reason']}" for u in result.unchecked]

@@ -13,6 +13,8 @@ import psycopg
 import pytest
 from playwright.sync_api import Page, expect
 
+from heal_pipeline.defs.assets_detect import ISSUE_COLUMNS
+
 from .ui import (launch, open_asset_launchpad, open_job, open_latest_event, select_partition, shot, table_rows,
                  type_config, wait_run_success)
 
@@ -95,13 +97,13 @@ def test_issue_table_in_issue_set_metadata(ui, ui_page: Page, state):
     page.set_viewport_size({"width": 2200, "height": 1300})
     open_latest_event(page, ui.url, "issue_set", state.get("scan_run"))
     expect(page.get_by_role("cell", name="type_mismatch", exact=True).first).to_be_visible()
-    rows = table_rows(page, 5)  # severity, issue_type, object, detail, fingerprint
-    issues = [r for r in rows if FINGERPRINT.match(r[4])]
-    mismatches = [r for r in issues if r[1] == "type_mismatch"]
+    rows = table_rows(page, len(ISSUE_COLUMNS))  # severity, object, fingerprint, issue_type, detail, …
+    issues = [r for r in rows if FINGERPRINT.match(r[2])]
+    mismatches = [r for r in issues if r[3] == "type_mismatch"]
     assert mismatches, f"no type_mismatch row in the issue table: {issues[:5]}"
-    assert all(r[4].startswith(f"{r[1]}:") for r in issues), issues[:5]
+    assert all(r[2].startswith(f"{r[3]}:") for r in issues), issues[:5]
     assert {"critical", "warning"} <= {r[0] for r in issues}
-    expect(page.get_by_text(mismatches[0][4], exact=True).first).to_be_visible()
+    expect(page.get_by_text(mismatches[0][2], exact=True).first).to_be_visible()
     _hide_navigation(page)
     page.get_by_text(re.compile(r"materialized in run")).first.evaluate("e => e.scrollIntoView({block: 'start'})")
     shot(page, "03-issue-set")

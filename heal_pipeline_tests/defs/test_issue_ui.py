@@ -1,0 +1,76 @@
+"""What the UI shows of a scan (issue 16, item 6): one real heal_scan of a demo copy per module, read
+back as the metadata the Dagster UI renders — the issue table, the evidence, the numeric counts, the
+per-partition checks, fix_plan's counts and launchpad scaffold."""
+
+import re
+
+import dagster as dg
+import psycopg
+import pytest
+
+from heal_pipeline.definitions import defs
+from heal_pipeline.defs.bootstrap import sync_partitions
+from heal_pipeline.present import DETAIL_CHARS
+
+FINGERPRINT = re.compile(r"^[a-z_]+:[0-9a-f]{12}$")
+
+
+@pytest.fixture(scope="module")
+def demo_scan(admin_dsn, demo_dsn):
+    """heal_scan on a private copy of the demo (module-scoped: one scan for every test here)."""
+    from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS
+    from heal_pipeline_tests.conftest import _create_db, _drop_db
+
+    name = "heal_demo_ui_copy"
+    _drop_db(admin_dsn, name)
+    dsn = _create_db(admin_dsn, name, template="heal_demo_test")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HEAL_SOURCE_DIRS", ":".join(str(d) for d in SOURCE_DIRS))
+    mp.setenv("HEAL_MIGRATIONS_DIRS", str(MIGRATIONS_DIR))
+    mp.setenv("HEAL_OBSERVATION_WINDOW", "0")
+    mp.setenv("HEAL_DATABASE_URL", dsn)
+    mp.setenv("HEAL_TARGET_NAME", "demo")
+    for v in ("HEAL_POLICY", "HEAL_STORE_URL", "HEAL_QUERY_LOG", "HEAL_FLEET"):
+        mp.delenv(v, raising=False)
+    try:
+        with dg.instance_for_test() as instance:
+            sync_partitions(instance, ["demo"])
+            res = defs.resolve_job_def("heal_scan").execute_in_process(instance=instance, partition_key="demo")
+            assert res.success
+            yield {"dsn": dsn, "result": res, "instance": instance}
+    finally:
+        mp.undo()
+        _drop_db(admin_dsn, name)
+
+
+def _md(scan, node):
+    return scan["result"].asset_materializations_for_node(node)[0].metadata
+
+
+def _open_issues(dsn):
+    with psycopg.connect(dsn) as conn:
+        return {r[0]: r[1:] for r in conn.execute(
+            "SELECT fingerprint, severity, detail, evidence FROM heal.issues WHERE status = 'open'")}
+
+
+def test_issue_table_leads_with_severity_object_fingerprint(demo_scan):
+    md = _md(demo_scan, "issue_set")
+    table = md["issues"]
+    names = [c.name for c in table.schema.columns]
+    assert names[:3] == ["severity", "object", "fingerprint"], names
+    rows = [r.data for r in table.records]
+    issues = _open_issues(demo_scan["dsn"])
+    assert {r["fingerprint"] for r in rows} == set(issues)
+    assert all(FINGERPRINT.match(r["fingerprint"]) for r in rows)
+    assert [r["severity"] for r in rows] == sorted((r["severity"] for r in rows),
+                                                    key=["critical", "warning", "info"].index)
+    long = [fp for fp, (_sev, detail, _ev) in issues.items() if len(detail) > DETAIL_CHARS]
+    assert long, "the demo has details longer than the table keeps"
+    for r in rows:
+        assert len(r["detail"]) <= DETAIL_CHARS, r
+    # the full text of every detail is in the markdown summary
+    summary = md["summary"].value
+    for fp, (_sev, detail, _ev) in issues.items():
+        assert f"`{fp}`" in summary
+    for fp in long:
+        assert " ".join(issues[fp][1].split()).replace("|", "\\|") in summary, fp
