@@ -28,7 +28,7 @@ _KNOWN = {"references", "server", "sources", "migration", "sql", "message", "sql
           "total_ms", "queryid", "source", "call", "reason", "parser_error", "mismatch", "cast", "bound_to",
           "function", "candidate_key", "inferred_type", "loop_line", "values", "log", "log_count",
           "error_line", "error_col", "position", "col", "scanner", "statement_id", "param_types", "detail",
-          "composition", "value_lines", "dynamic", "placeholders"}
+          "composition", "value_lines", "dynamic", "placeholders", "language"}
 
 
 def short(text: str | None, n: int = DETAIL_CHARS) -> str:
@@ -69,6 +69,8 @@ def _sources(ev: dict[str, Any]) -> list[str]:
             out.append(f"code {_loc(s) or '?'}")
         elif kind == "data":
             out.append(f"data: {float(s.get('containment') or 0):.0%} of sampled values exist in the parent")
+        elif kind == "declared_fk":
+            out.append(f"declared FK {s.get('constraint') or '?'}")
         elif kind == "naming":
             out.append(f"naming: {s.get('rule') or 'name matches'}")
         else:
@@ -84,13 +86,23 @@ def _server(ev: dict[str, Any]) -> list[str]:
     return _counted(lines)
 
 
+def size(n: int) -> str:
+    """Bytes for humans: ``40 KiB``, ``3.0 MiB``."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor:
+            v = n / factor
+            return f"{v:.1f} {unit}" if v < 10 else f"{v:.0f} {unit}"
+    return f"{n} B"
+
+
 def _counts(ev: dict[str, Any]) -> list[str]:
     parts = []
     for key, label in (("orphans", "orphan rows"), ("calls", "calls"), ("mean_ms", "mean ms"),
                        ("total_ms", "total ms"), ("seq_scan", "seq scans"), ("idx_scan", "index scans"),
                        ("estimated_rows", "estimated rows"), ("size_bytes", "bytes"), ("log_count", "logged failures")):
-        if ev.get(key) is not None:
-            parts.append(f"{label} {ev[key]}")
+        if ev.get(key) is None:
+            continue
+        parts.append(f"size {size(int(ev[key]))}" if key == "size_bytes" else f"{label} {ev[key]}")
     if ev.get("timed_out"):
         parts.append("count timed out")
     return parts
@@ -104,7 +116,16 @@ def evidence_brief(issue: Any, n: int = BRIEF_CHARS) -> str:
     if refs:
         bits.append(f"{len(ev.get('references') or [])} ref(s): {', '.join(refs[:2])}")
     if ev.get("sqlstate"):
-        bits.append(f"SQLSTATE {ev['sqlstate']}")
+        bits.append(f"{ev['sqlstate']} {ev.get('message') or ''}".strip())
+    if ev.get("cast") and ev.get("bound_to"):
+        bits.append(f"cast {ev['cast']} bound to {ev['bound_to']}")
+    if ev.get("columns") and ev.get("suggested_index"):
+        parent = ev.get("parent") or {}
+        bits.append(f"FK ({', '.join(map(str, ev['columns']))}) → {parent.get('schema')}.{parent.get('table')}; "
+                    f"no index leads with it")
+    if "candidate_key" in ev:
+        ck = ev.get("candidate_key")
+        bits.append(f"candidate key ({', '.join(ck)})" if ck else "no NOT NULL unique candidate key")
     server = ev.get("server") or {}
     if server.get("statements"):
         states = sorted({s.get("sqlstate") or s.get("status") for s in server["statements"] if isinstance(s, dict)} - {None})
@@ -112,7 +133,7 @@ def evidence_brief(issue: Any, n: int = BRIEF_CHARS) -> str:
     src = _sources(ev)
     if src:
         bits.append("; ".join(s.split(":")[0] if s.startswith(("data", "naming")) else s for s in src[:3]))
-    bits += _counts(ev)[:2]
+    bits += [c for c in _counts(ev) if not c.startswith("logged failures 0")][:2]
     if ev.get("migration"):
         m = ev["migration"]
         bits.append(f"migration {_loc(m) or '?'}")
@@ -172,7 +193,7 @@ def evidence_lines(issue: Any) -> list[str]:
                        ("candidate_key", "candidate key"), ("mismatch", "hides the mismatch"),
                        ("bound_to", "bound to"), ("cast", "cast"), ("function", "in function"),
                        ("call", "call"), ("reason", "reason"), ("parser_error", "parser error"),
-                       ("stats_since", "statistics since"), ("source", "source")):
+                       ("stats_since", "statistics since"), ("source", "source"), ("language", "language")):
         v = ev.get(key)
         if v not in (None, "", []):
             out.append(f"- {label}: `{', '.join(map(str, v)) if isinstance(v, list) else v}`")

@@ -5,7 +5,7 @@ from collections import Counter
 import dagster as dg
 
 from ..errors import HealError
-from ..present import object_of, short
+from ..present import evidence_brief, evidence_markdown, object_of, short
 from ..scan import checked_types, detect_target, make_context
 from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
                      previous_snapshot, record_detection, stats_coverage_seconds)
@@ -16,12 +16,12 @@ from .resources import HealResource
 #: severity, object and fingerprint first: what one reads (and copies) at 1366-1600 px; the detail
 #: is cut to DETAIL_CHARS here, its full text is in the markdown summary
 ISSUE_COLUMNS = [("severity", "string"), ("object", "string"), ("fingerprint", "string"),
-                 ("issue_type", "string"), ("detail", "string")]
+                 ("issue_type", "string"), ("detail", "string"), ("evidence", "string")]
 
 
 def issue_rows(issues) -> list[dict]:
     return [{"severity": i.severity, "object": object_of(i), "fingerprint": i.fingerprint,
-             "issue_type": i.issue_type, "detail": short(i.detail)} for i in issues]
+             "issue_type": i.issue_type, "detail": short(i.detail), "evidence": evidence_brief(i)} for i in issues]
 
 
 def _cell(text: str) -> str:
@@ -96,6 +96,8 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
     yield dg.MaterializeResult(metadata={
         "summary": dg.MetadataValue.md(summary_markdown(target.name, result, record)),
         "issues": _table(issue_rows(result.issues), ISSUE_COLUMNS),
+        # every critical issue with all of its evidence: failed statement, file:line references, counts
+        "critical_evidence": dg.MetadataValue.md(evidence_markdown(critical)),
         "open": dg.MetadataValue.int(len(result.issues)),
         **{f"severity/{k}": dg.MetadataValue.int(sev.get(k, 0)) for k in ("critical", "warning", "info")},
         **{f"type/{k}": dg.MetadataValue.int(v) for k, v in by_type.items()},

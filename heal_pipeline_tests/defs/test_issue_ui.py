@@ -74,3 +74,39 @@ def test_issue_table_leads_with_severity_object_fingerprint(demo_scan):
         assert f"`{fp}`" in summary
     for fp in long:
         assert " ".join(issues[fp][1].split()).replace("|", "\\|") in summary, fp
+
+
+def test_every_critical_issue_shows_its_evidence(demo_scan):
+    md = _md(demo_scan, "issue_set")
+    text = md["critical_evidence"].value
+    issues = _open_issues(demo_scan["dsn"])
+    critical = {fp: v for fp, v in issues.items() if v[0] == "critical"}
+    assert critical
+    sections = text.split("#### ")[1:]
+    assert len(sections) == len(critical)
+    by_fp = {re.search(r"`([a-z_]+:[0-9a-f]{12})`", s).group(1): s for s in sections}
+    assert set(by_fp) == set(critical)
+    for fp, (_sev, _detail, ev) in critical.items():
+        sec = by_fp[fp]
+        assert "(no evidence recorded)" not in sec, sec
+        for ref in ev.get("references") or []:  # references with file:line
+            if ref.get("file"):
+                assert f"{ref['file']}:{ref['line']}" in sec, (fp, sec)
+        if ev.get("sql"):  # the failed statement and the server's SQLSTATE
+            assert ev["sql"].splitlines()[0] in sec and ev.get("sqlstate", "") in sec, sec
+        for st in (ev.get("server") or {}).get("statements") or []:
+            assert f"{st['sqlstate']} at {st['file']}:{st['line']}" in sec, sec
+        for src in ev.get("sources") or []:
+            if src.get("kind") == "code":
+                assert f"code {src['file']}:{src['line']}" in sec, sec
+        if ev.get("orphans") is not None:
+            assert f"orphan rows {ev['orphans']}" in sec
+    # the demo's broken statement: its SQL and SQLSTATE 42883 are in the UI, not only in heal.issues
+    broken = next(s for fp, s in by_fp.items() if fp.startswith("broken_statement:"))
+    assert "```sql" in broken and "42883" in broken
+    # the table's evidence column names the references of every issue that has some
+    rows = {r.data["fingerprint"]: r.data for r in md["issues"].records}
+    for fp, (_sev, _detail, ev) in issues.items():
+        files = [r for r in ev.get("references") or [] if r.get("file")]
+        if files:
+            assert f"{files[0]['file']}:{files[0]['line']}" in rows[fp]["evidence"], rows[fp]
