@@ -91,6 +91,7 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
     except HealError as exc:
         raise _fail(exc) from None
     by_type = result.counts()
+    unchecked_types = {u["check"] for u in result.unchecked}
     sev = Counter(i.severity for i in result.issues)
     critical = [i for i in result.issues if i.severity == "critical"]
     yield dg.MaterializeResult(metadata={
@@ -100,7 +101,10 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
         "critical_evidence": dg.MetadataValue.md(evidence_markdown(critical)),
         "open": dg.MetadataValue.int(len(result.issues)),
         **{f"severity/{k}": dg.MetadataValue.int(sev.get(k, 0)) for k in ("critical", "warning", "info")},
-        **{f"type/{k}": dg.MetadataValue.int(v) for k, v in by_type.items()},
+        # numbers, so the Plots tab draws them per run; a type whose check could not run has no point
+        # in that run (a gap, never a 0 that reads as clean)
+        **{f"type/{k}": dg.MetadataValue.int(v) for k, v in by_type.items() if k not in unchecked_types or v},
+        "not_checked/count": dg.MetadataValue.int(len(unchecked_types)),
         **{f"change/{k}": dg.MetadataValue.int(v) for k, v in record.items()},
         "not_checked": dg.MetadataValue.json(result.unchecked),
         "detect_seconds": dg.MetadataValue.json(result.seconds),

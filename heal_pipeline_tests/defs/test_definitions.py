@@ -150,6 +150,12 @@ def test_failed_queries_from_the_real_server_log_become_issues(fresh_dsn, server
         md = res.asset_materializations_for_node("failed_queries")[0].metadata
         assert md["sqlstate/42P01"].value == 2 and md["sqlstate/42703"].value == 1
         assert md["new_groups"].value == 2  # the two refunds queries normalize to one group
+        imd = res.asset_materializations_for_node("issue_set")[0].metadata
+        # no code scan: unused_table could not run, so its count has no point (not a 0 that reads clean)
+        unchecked = {u["check"] for u in imd["not_checked"].value}
+        assert "unused_table" in unchecked and "type/unused_table" not in imd
+        assert imd["not_checked/count"].value == len(unchecked)
+        assert imd["type/missing_table"].value == 1 and imd["type/fk_without_index"].value == 0
     with psycopg.connect(fresh_dsn) as conn:
         rows = conn.execute("SELECT issue_type, schema_name, table_name, column_name, evidence"
                             " FROM heal.issues WHERE status = 'open' ORDER BY 1").fetchall()

@@ -110,3 +110,21 @@ def test_every_critical_issue_shows_its_evidence(demo_scan):
         files = [r for r in ev.get("references") or [] if r.get("file")]
         if files:
             assert f"{files[0]['file']}:{files[0]['line']}" in rows[fp]["evidence"], rows[fp]
+
+
+def test_counts_are_numbers_for_the_plots_tab(demo_scan):
+    from heal_pipeline.detect import RULES
+
+    md = _md(demo_scan, "issue_set")
+    issues = _open_issues(demo_scan["dsn"])
+    for sev in ("critical", "warning", "info"):
+        assert isinstance(md[f"severity/{sev}"], dg.IntMetadataValue)
+        assert md[f"severity/{sev}"].value == sum(v[0] == sev for v in issues.values())
+    with psycopg.connect(demo_scan["dsn"]) as conn:
+        per_type = dict(conn.execute("SELECT issue_type, count(*) FROM heal.issues WHERE status = 'open'"
+                                     " GROUP BY 1").fetchall())
+    assert md["not_checked/count"].value == 0  # the demo runs every check
+    for t in RULES:  # every type, 0 included: the trend line has no holes when nothing is missing
+        assert isinstance(md[f"type/{t}"], dg.IntMetadataValue), t
+        assert md[f"type/{t}"].value == per_type.get(t, 0), t
+    assert md["open"].value == len(issues) == md["dagster/row_count"].value
