@@ -10,7 +10,7 @@ from ..scan import checked_types, detect_target, make_context
 from ..store import (load_code_scan, load_failed_queries, load_suppressions, open_store,
                      previous_snapshot, record_detection, stats_coverage_seconds)
 from .assets import _fail, _table, code_findings, failed_queries, schema_snapshot
-from .constants import GROUP_DETECT, OWNERS, target_db_partitions
+from .constants import GROUP_DETECT, OWNERS, target_db_partitions, partitioned_check
 from .resources import HealResource
 
 #: severity, object and fingerprint first: what one reads (and copies) at 1366-1600 px; the detail
@@ -68,9 +68,9 @@ def summary_markdown(target: str, result, record: dict, limit: int = 200) -> str
         dg.TableColumn("evidence", "json"), dg.TableColumn("status", "string"),
         dg.TableColumn("first_seen", "timestamp"), dg.TableColumn("last_seen", "timestamp")])},
     check_specs=[
-        dg.AssetCheckSpec("no_critical_issues", asset="issue_set",
+        partitioned_check("no_critical_issues", asset="issue_set",
                           description="Fails (ERROR) when any open issue is critical."),
-        dg.AssetCheckSpec("all_checks_ran", asset="issue_set",
+        partitioned_check("all_checks_ran", asset="issue_set",
                           description="Warns when a check could not run (no code roots, no permission, "
                                       "statistics window not covered, a timeout)."),
     ],

@@ -17,7 +17,7 @@ from ..store import (load_code_scan, load_failed_queries, load_fix_plans, load_o
 from .assets import _fail, _table
 from .assets_detect import issue_set
 from .assets_sqlite import is_sqlite_target, sqlite_applied_fixes, sqlite_fix_plan, sqlite_rollback
-from .constants import GROUP_APPLY, GROUP_PLAN, OWNERS, TAG_TARGET_DB, target_db_partitions
+from .constants import GROUP_APPLY, GROUP_PLAN, OWNERS, TAG_TARGET_DB, target_db_partitions, partitioned_check
 from .resources import HealResource
 
 PLAN_COLUMNS = [("fingerprint", "string"), ("issue_type", "string"), ("tier", "string"),
@@ -158,7 +158,7 @@ def _redetector(target, store, plan):
         "failed (rolled back), skipped (with the reason). Audit trail in heal.fix_history; roll a fix "
         "back with the heal_rollback job or `heal rollback <fix_id>`."
     ),
-    check_specs=[dg.AssetCheckSpec("fixes_verified", asset="applied_fixes",
+    check_specs=[partitioned_check("fixes_verified", asset="applied_fixes",
                                    description="Fails when a fix attempted in this run did not verify.")],
 )
 def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: HealResource):

@@ -11,7 +11,7 @@ from ..errors import ConfigError, HealError
 from ..store import load_code_scan, open_store
 from ..verify import coverage, coverage_line, verify_statements
 from .assets import _fail, _table, code_findings
-from .constants import GROUP_CODESCAN, OWNERS, target_db_partitions
+from .constants import GROUP_CODESCAN, OWNERS, target_db_partitions, partitioned_check
 from .resources import HealResource
 
 #: share of verifiable statements whose check failed (timeout, connection, permission, lock)
@@ -46,7 +46,7 @@ def max_unchecked_share() -> float:
         "Coverage is never silent: the asset check fails when too many verifiable statements could "
         "not be checked (HEAL_VERIFY_MAX_UNCHECKED, default 5 %)."
     ),
-    check_specs=[dg.AssetCheckSpec(
+    check_specs=[partitioned_check(
         "statements_checked", asset="statement_checks",
         description="Fails when the share of verifiable statements that could not be checked "
                     "(timeout, lost connection, permission, lock) is above HEAL_VERIFY_MAX_UNCHECKED.")],
