@@ -133,7 +133,8 @@ def _extensions():
     import importlib.util
 
     out = []
-    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli", "heal_pipeline.sqlite.cli"):
+    for mod in ("heal_pipeline.check", "heal_pipeline.traffic", "heal_pipeline.apply.cli", "heal_pipeline.sqlite.cli",
+                "heal_pipeline.approve"):
         if importlib.util.find_spec(mod) is None:  # not built yet; a broken module still fails loudly
             continue
         m = importlib.import_module(mod)

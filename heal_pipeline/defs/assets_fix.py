@@ -4,6 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from ..apply.changeset import expand_approval
+from ..approve import scaffold_yaml
 from ..apply.executor import apply_plans, rollback_fix
 from ..apply.policy import load_policy
 from ..db import connect
@@ -107,8 +108,10 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
            for st in ("improved", "kept", "reverted_regression", "revert_failed", "inconclusive", "watching")},
         "watch/results": dg.MetadataValue.json([w.metadata() for w in judged]),
         "how_to_apply": dg.MetadataValue.md(
-            "Launch job **heal_apply** for this partition with run config\n\n"
-            "```yaml\nops:\n  applied_fixes:\n    config:\n      approve: [\"<fingerprint>\", …]\n```"),
+            f"`heal approve FINGERPRINT…` launches **heal_apply** for this partition ({target.name}), or "
+            "launch it from the launchpad with `launchpad_config` below (uncomment the fixes to approve)."),
+        # the launchpad config with every open fixable fingerprint as a comment (heal approve --scaffold)
+        "launchpad_config": dg.MetadataValue.md("```yaml\n" + scaffold_yaml(target.name, plans) + "```"),
     })
 
 
