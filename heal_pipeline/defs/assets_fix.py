@@ -206,7 +206,7 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
             watches = watch_applied(results, todo, target.dsn, target.store_dsn, policy)
     except HealError as exc:
         raise _fail(exc) from None
-    rows = [{"fix_id": r.fix_id if r.fix_id is not None else -1, "fingerprint": r.fingerprint,
+    rows = [{"fix_id": r.fix_id, "fingerprint": r.fingerprint,
              "issue_type": r.issue_type, "status": r.status, "seconds": r.seconds,
              "backup": r.backup_ref or "", "reason": (r.reason or "")[:200],
              "rollback": f"heal rollback {r.fix_id}" if r.fix_id and r.status == "verified" else ""}
@@ -226,14 +226,27 @@ def applied_fixes(context: dg.AssetExecutionContext, config: ApplyConfig, heal: 
         "policy": dg.MetadataValue.text(policy.source),
         "watches": dg.MetadataValue.json(watches),
         "held_back": dg.MetadataValue.json(held_back),
-        "how_to_roll_back": dg.MetadataValue.md(
-            "Launch job **heal_rollback** with run config\n\n```yaml\nops:\n  rollback_fix_op:\n    config:\n"
-            "      fix_id: <fix_id>\n      target_db: <target>\n```\nor run `heal rollback <fix_id>`."),
+        "how_to_roll_back": dg.MetadataValue.md(_rollback_markdown(results, target.name)),
     })
     yield dg.AssetCheckResult(check_name="fixes_verified", passed=not failed,
                               severity=dg.AssetCheckSeverity.ERROR,
                               metadata={"failed": dg.MetadataValue.json(
                                   [{"fingerprint": r.fingerprint, "reason": r.reason} for r in failed])})
+
+
+def _rollback_markdown(results, target: str, limit: int = 20) -> str:
+    """The rollback of each fix this run verified, with its real fix id (launchpad config + CLI)."""
+    done = [r for r in results if r.status == "verified" and r.fix_id]
+    if not done:
+        return "No fix of this run verified: nothing to roll back (`heal fixes` lists earlier ones)."
+    out = []
+    for r in done[:limit]:
+        out.append(f"Fix **{r.fix_id}** (`{r.fingerprint}`): launch job **heal_rollback** with\n\n"
+                   f"```yaml\nops:\n  rollback_fix_op:\n    config:\n      fix_id: {r.fix_id}\n"
+                   f"      target_db: {target}\n```\nor run `heal rollback {r.fix_id}`.")
+    if len(done) > limit:
+        out.append(f"… and {len(done) - limit} more (`heal fixes`).")
+    return "\n\n".join(out)
 
 
 class RollbackConfig(dg.Config):

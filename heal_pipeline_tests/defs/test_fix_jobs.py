@@ -51,6 +51,8 @@ def test_approve_apply_verify_rollback(demo_env):
         idle = defs.resolve_job_def("heal_apply").execute_in_process(instance=instance, partition_key="demo")
         assert idle.success
         assert idle.asset_materializations_for_node("applied_fixes")[0].metadata["status/verified"].value == 0
+        assert "nothing to roll back" in idle.asset_materializations_for_node("applied_fixes")[0].metadata[
+            "how_to_roll_back"].value
         assert _indexes(dsn) == before
 
         run = defs.resolve_job_def("heal_apply").execute_in_process(
@@ -60,6 +62,9 @@ def test_approve_apply_verify_rollback(demo_env):
         amd = run.asset_materializations_for_node("applied_fixes")[0].metadata
         (row,) = [r.data for r in amd["fixes"].records if r.data["fingerprint"] == fk]
         assert row["status"] == "verified", row
+        # how to roll it back names this very fix and target, ready to paste into heal_rollback's launchpad
+        how = amd["how_to_roll_back"].value
+        assert f"fix_id: {row['fix_id']}\n      target_db: demo" in how and f"heal rollback {row['fix_id']}" in how
         assert {e.check_name: e.passed for e in run.get_asset_check_evaluations()}["fixes_verified"]
         tags = instance.get_run_by_id(run.run_id).tags
         assert tags["heal/target_db"] == "demo" and fk in tags["heal/approved"]
