@@ -1,5 +1,7 @@
 """fix_plan → applied_fixes, the apply job ("one-click fix") and the rollback job."""
 
+from collections import Counter
+
 import dagster as dg
 from pydantic import Field
 
@@ -93,15 +95,17 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
         raise _fail(exc) from None
     rows = [{"fingerprint": p.fingerprint, "issue_type": p.issue_type, "tier": p.tier,
              "locks": ", ".join(sorted({s.lock for s in p.steps if s.lock})),
-             "rows": p.rows_affected if p.rows_affected is not None else -1,
+             "rows": p.rows_affected,  # blank when not measured (never a made-up -1)
              "status": "blocked" if p.blocked else "ready", "summary": (p.summary or "")[:200]} for p in plans]
-    tiers = {t: sum(p.tier == t and not p.blocked for p in plans) for t in ("auto", "approval", "manual")}
+    # counts that add up to the rows: every plan by its tier (blocked ones too), and by status
+    tiers = {t: 0 for t in ("auto", "approval", "manual")} | Counter(p.tier for p in plans)
     return dg.MaterializeResult(metadata={
         "plans": _table(rows, PLAN_COLUMNS),
         "steps": dg.MetadataValue.md(_plan_markdown(plans)),
         "planned": dg.MetadataValue.int(len(plans)),
         "blocked": dg.MetadataValue.int(sum(bool(p.blocked) for p in plans)),
         **{f"tier/{k}": dg.MetadataValue.int(v) for k, v in tiers.items()},
+        **{f"status/{k}": dg.MetadataValue.int(sum((r["status"] == k) for r in rows)) for k in ("ready", "blocked")},
         "policy": dg.MetadataValue.text(policy.source),
         **{k: (dg.MetadataValue.json(v) if k == "shadow/order" else dg.MetadataValue.int(v)) for k, v in shadow.items()},
         **{f"watch/{st}": dg.MetadataValue.int(sum(w.status == st for w in judged))

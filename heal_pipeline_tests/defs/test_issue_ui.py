@@ -128,3 +128,38 @@ def test_counts_are_numbers_for_the_plots_tab(demo_scan):
         assert isinstance(md[f"type/{t}"], dg.IntMetadataValue), t
         assert md[f"type/{t}"].value == per_type.get(t, 0), t
     assert md["open"].value == len(issues) == md["dagster/row_count"].value
+
+
+def test_fix_plan_counts_agree_with_its_rows(demo_scan):
+    md = _md(demo_scan, "fix_plan")
+    rows = [r.data for r in md["plans"].records]
+    assert rows and md["planned"].value == len(rows)
+    tiers = {r["tier"] for r in rows}
+    assert {"auto", "approval", "manual"} & tiers, tiers
+    for t in tiers | {"auto", "approval", "manual"}:
+        assert md[f"tier/{t}"].value == sum(r["tier"] == t for r in rows), t
+    assert sum(md[f"tier/{t}"].value for t in tiers | {"auto", "approval", "manual"}) == len(rows)
+    assert md["status/blocked"].value == md["blocked"].value == sum(r["status"] == "blocked" for r in rows) > 0
+    assert md["status/ready"].value + md["status/blocked"].value == len(rows)
+    with psycopg.connect(demo_scan["dsn"]) as conn:
+        measured = dict(conn.execute("SELECT fingerprint, rows_affected FROM heal.fix_plans").fetchall())
+    assert None in measured.values()  # the demo has plans whose rows were not measured
+    for r in rows:
+        assert r["rows"] != -1, r
+        assert r["rows"] == ("" if measured[r["fingerprint"]] is None else measured[r["fingerprint"]]), r
+
+
+def test_fix_plan_launchpad_config_lists_every_ready_plan(demo_scan):
+    import yaml
+
+    md = _md(demo_scan, "fix_plan")
+    text = md["launchpad_config"].value
+    assert text.startswith("```yaml\n") and text.endswith("```")
+    body = text[len("```yaml\n"):-3]
+    assert yaml.safe_load(body)["ops"]["applied_fixes"]["config"]["approve"] == []
+    for r in (r.data for r in md["plans"].records):
+        if r["status"] == "ready":
+            assert f'# "{r["fingerprint"]}",' in body, r
+        else:
+            assert f'#   {r["fingerprint"]}: ' in body and f'"{r["fingerprint"]}"' not in body, r
+    assert "heal approve" in md["how_to_apply"].value
