@@ -223,3 +223,44 @@ def evidence_markdown(issues: list[Any], *, limit: int = 40) -> str:
     if len(issues) > limit:
         parts.append(f"… and {len(issues) - limit} more (all of them in heal.issues.evidence)")
     return "\n\n".join(parts) or "No issue of this severity."
+
+
+def fixes_table(rows: list[dict[str, Any]], width: int = 100) -> list[str]:
+    """``heal fixes``: a header, then one line per fix — id, start (UTC), duration, status, type,
+    fingerprint and what it did, each said once (a rollback row says "rollback of fix N" and the
+    rolled-back fix "rolled back by fix M"; a failed fix shows its error)."""
+    from datetime import timezone
+
+    def when(r: dict[str, Any]) -> str:
+        t = r.get("started_at")
+        return t.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if t else "-"
+
+    def took(r: dict[str, Any]) -> str:
+        a, b = r.get("started_at"), r.get("finished_at")
+        return f"{(b - a).total_seconds():.1f}s" if a and b else "-"
+
+    def what(r: dict[str, Any]) -> str:
+        summary = " ".join((r.get("summary") or "").split())
+        if r.get("rollback_of"):
+            prefix = f"rollback of fix {r['rollback_of']}"
+            rest = summary[len(prefix):].lstrip(": ") if summary.startswith(prefix) else summary
+            text = f"{prefix}: {rest}" if rest else prefix
+        else:
+            text = summary
+        error = " ".join((r.get("error") or "").split())
+        if error and r.get("status") != "verified" and error not in text:
+            text = f"{text} — {error}" if text else error
+        if r.get("rolled_back_by"):
+            text = f"[rolled back by fix {r['rolled_back_by']}] {text}"
+        return short(text, width)
+
+    cols = [("fix_id", lambda r: str(r["fix_id"]), ">"), ("started (UTC)", when, "<"), ("took", took, ">"),
+            ("status", lambda r: str(r.get("status") or ""), "<"),
+            ("issue type", lambda r: str(r.get("issue_type") or ""), "<"),
+            ("fingerprint", lambda r: str(r.get("fingerprint") or ""), "<")]
+    cells = [[f(r) for _n, f, _a in cols] for r in rows]
+    widths = [max([len(n)] + [len(c[i]) for c in cells]) for i, (n, _f, _a) in enumerate(cols)]
+    fmt = "  ".join(f"{{:{a}{w}}}" for (_n, _f, a), w in zip(cols, widths))
+    out = [fmt.format(*[n for n, _f, _a in cols]) + "  what"]
+    out += [fmt.format(*c) + "  " + what(r) for c, r in zip(cells, rows)]
+    return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import timezone
 
 
 def _dsns(args: argparse.Namespace):
@@ -67,14 +66,9 @@ def cmd_fixes(args: argparse.Namespace) -> int:
     if not rows:
         print("heal: no fixes recorded for this target")
         return 0
-    print(f"{'fix_id':>6}  {'started (UTC)':<19}  {'status':<11} {'issue type':<24} summary")
-    for r in rows:
-        extra = f"; rolled back by fix {r['rolled_back_by']}" if r["rolled_back_by"] else ""
-        extra += f"; rollback of fix {r['rollback_of']}" if r["rollback_of"] else ""
-        started = r["started_at"].astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "-"
-        summary = " ".join((r["summary"] or r["error"] or "").split())
-        print(f"{r['fix_id']:>6}  {started:<19}  {r['status']:<11} {r['issue_type']:<24} "
-              f"{summary[:100]}{extra}")
+    from ..present import fixes_table  # a header, timestamps, each fact once
+
+    print("\n".join(fixes_table(rows)))
     return 0
 
 

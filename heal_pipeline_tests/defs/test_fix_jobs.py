@@ -78,3 +78,23 @@ def test_approve_apply_verify_rollback(demo_env):
     with psycopg.connect(dsn) as conn:
         statuses = dict(conn.execute("SELECT fix_id, status FROM heal.fix_history").fetchall())
     assert statuses[row["fix_id"]] == "verified" and "rolled_back" in statuses.values()
+    # heal fixes: a header, UTC timestamps, and every fact said once per line
+    import re
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "heal_pipeline.cli", "fixes", "--dsn", dsn],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    header, *lines = out.stdout.splitlines()
+    assert re.match(r"^fix_id\s+started \(UTC\)\s+took\s+status\s+issue type\s+fingerprint\s+what$", header), header
+    by_id = {int(ln.split()[0]): ln for ln in lines}
+    rb_id = next(i for i in by_id if i != row["fix_id"])
+    assert set(by_id) == {row["fix_id"], rb_id}
+    stamp = re.compile(r"^\s*\d+  \d{4}-\d\d-\d\d \d\d:\d\d:\d\d  +\d+\.\ds  ")
+    assert all(stamp.match(ln) for ln in lines), lines
+    fixed, rollback = by_id[row["fix_id"]], by_id[rb_id]
+    assert f"[rolled back by fix {rb_id}]" in fixed and fixed.count("rolled back by") == 1, fixed
+    assert rollback.count(f"rollback of fix {row['fix_id']}") == 1 and "rolled_back" in rollback, rollback
+    for ln in lines:
+        assert ln.count("create index") <= 1 and ln.count(fk) == 1, ln
