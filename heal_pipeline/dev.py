@@ -117,6 +117,18 @@ class DevPaths:
 LOCATION_NAME = "heal_pipeline"
 
 
+#: ``dagster dev`` warns on every start that it is superseded by ``dg dev``; ``dg dev`` needs a dg
+#: project in the working directory (an installed wheel has none), so heal keeps ``dagster dev`` and
+#: silences exactly that warning, in that process only (``-W``, FutureWarning is its base class)
+SILENCE_DEV_SUPERSESSION = "ignore:Function `dev_command` is superseded:FutureWarning"
+
+
+def dagster_cli_hint(paths: DevPaths) -> str:
+    """How to run ``dagster schedule|sensor|run …`` against this heal dev's instance and location."""
+    return (f"DAGSTER_HOME={paths.dagster_home} dagster schedule list "
+            f"-w {paths.dagster_home / 'workspace.yaml'}")
+
+
 def workspace_yaml() -> str:
     """The workspace heal dev hands to ``dagster dev`` (the repository's workspace.yaml names it alike)."""
     return ("load_from:\n  - python_module:\n      module_name: heal_pipeline.definitions\n"
@@ -327,8 +339,8 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
             signal.signal(signal.SIGTERM, on_term)
         if not open_ui:
             return 0
-        cmd = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port),
-               "-w", str(paths.dagster_home / "workspace.yaml")]
+        cmd = [sys.executable, "-W", SILENCE_DEV_SUPERSESSION, "-m", "dagster", "dev", "-h", "127.0.0.1",
+               "-p", str(port), "-w", str(paths.dagster_home / "workspace.yaml")]
         # cwd: DAGSTER_HOME (a dagster.yaml in the cwd that is not DAGSTER_HOME only causes a warning)
         child = subprocess.Popen(cmd, env=env, cwd=env["DAGSTER_HOME"], start_new_session=True,
                                  stdin=subprocess.DEVNULL, preexec_fn=_child_signals)
@@ -348,6 +360,7 @@ def run(home: Path, *, port: int = 3000, reset_demo: bool = False, open_ui: bool
         if child.poll() is not None:
             raise HealError(f"dagster dev exited with code {child.returncode}")
         _say(f"Dagster UI ready at {url}  (Ctrl-C stops Dagster and PostgreSQL)")
+        _say(f"dagster CLI on this instance: {dagster_cli_hint(paths)}  (schedule start/stop, sensor …)")
         child.wait()
         return 0
     except KeyboardInterrupt:

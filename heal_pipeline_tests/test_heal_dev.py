@@ -73,6 +73,19 @@ def test_heal_dev_runs_stops_and_recovers():
         mat = _graphql(port, '{ assetOrError(assetKey: {path: ["schema_snapshot"]}) { ... on Asset {'
                              ' assetMaterializations(limit: 1) { partition } } } }')
         assert mat["data"]["assetOrError"]["assetMaterializations"][0]["partition"] == "heal_demo"
+        # no "dagster dev is superseded" warning on start (issue 16, item 7)
+        text1 = log1.read_text()
+        assert "is superseded" not in text1 and "SupersessionWarning" not in text1, text1[-3000:]
+        # the dagster CLI line heal dev prints works against its instance and code location
+        hint = next(ln for ln in text1.splitlines() if "dagster CLI on this instance:" in ln)
+        dh = home.absolute() / "dagster_home"
+        assert f"DAGSTER_HOME={dh} dagster schedule list -w {dh / 'workspace.yaml'}" in hint, hint
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEAL_", "DAGSTER_"))}
+        res = subprocess.run([sys.executable, "-m", "dagster", "schedule", "list", "-w", str(dh / "workspace.yaml")],
+                             env={**env, "DAGSTER_HOME": str(dh)}, cwd=base, capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+        assert "heal_every_five_minutes" in res.stdout and "RUNNING" in res.stdout.upper(), res.stdout
         state = json.loads((home / "run" / "dev.json").read_text())
         dagster_pid, pg_pid = state["dagster_pid"], server.running_pid()
         assert pg_pid and _alive(dagster_pid)

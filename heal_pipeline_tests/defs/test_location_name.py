@@ -17,11 +17,12 @@ from heal_pipeline.dev import LOCATION_NAME, workspace_yaml
 from heal_pipeline.packaged import REPO_ROOT
 
 
-def _validated_location(workspace: Path, cwd: Path, tmp_path: Path) -> str:
+def _validated_location(workspace: Path | None, cwd: Path, tmp_path: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEAL_", "DAGSTER_"))}
     env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
     Path(env["DAGSTER_HOME"]).mkdir(exist_ok=True)
-    res = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", str(workspace)],
+    ws = ["-w", str(workspace)] if workspace is not None else []  # None: pyproject.toml [tool.dagster]
+    res = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", *ws],
                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-2000:]
@@ -34,14 +35,16 @@ def test_the_name_is_heal_pipeline():
     assert LOCATION_NAME == "heal_pipeline"
 
 
-@pytest.mark.parametrize("which", ["heal dev", "repository"])
+@pytest.mark.parametrize("which", ["heal dev", "repository", "dagster dev in the checkout"])
 def test_dagster_loads_the_workspace_under_that_name(which, tmp_path):
     if which == "heal dev":
         ws = tmp_path / "workspace.yaml"
         ws.write_text(workspace_yaml(), encoding="utf-8")
         cwd = tmp_path  # heal dev runs dagster dev from DAGSTER_HOME, outside the checkout
-    else:
+    elif which == "repository":
         ws, cwd = REPO_ROOT / "workspace.yaml", REPO_ROOT
+    else:  # plain `dagster dev` / `dagster definitions validate` in the checkout read pyproject.toml
+        ws, cwd = None, REPO_ROOT
     assert _validated_location(ws, cwd, tmp_path) == LOCATION_NAME
 
 
