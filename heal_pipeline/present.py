@@ -208,10 +208,15 @@ def evidence_lines(issue: Any) -> list[str]:
 
 
 def object_of(issue: Any) -> str:
-    """``schema.table.column/object`` or ``file:line`` (object_label without the type prefix)."""
-    from .detect import object_label
-
-    return object_label(issue).split(":", 1)[1]
+    """What the issue is about, for reading: ``file:line``, ``schema.table.column``, ``schema.table /
+    index`` (spaces around the slash let the table column wrap there, so severity, object and
+    fingerprint fit side by side at 1600 px), or the start of a query's text."""
+    if issue.file:
+        return f"{issue.file}:{issue.line}"
+    path = ".".join(p for p in (issue.schema_name, issue.table_name, issue.column_name) if p)
+    if issue.object_name and issue.issue_type != "slow_query":
+        return f"{path} / {issue.object_name}" if path else issue.object_name
+    return path or short(issue.object_name, 48)
 
 
 def evidence_markdown(issues: list[Any], *, limit: int = 40) -> str:

@@ -105,6 +105,10 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
         # in that run (a gap, never a 0 that reads as clean)
         **{f"type/{k}": dg.MetadataValue.int(v) for k, v in by_type.items() if k not in unchecked_types or v},
         "not_checked/count": dg.MetadataValue.int(len(unchecked_types)),
+        # the same counts under the target's name: the Plots tab's "Events" view mixes the partitions
+        # of a fleet, a label of one target draws that target's trend alone
+        **{f"trend/{target.name}/{k}": dg.MetadataValue.int(v) for k, v in
+           (("open", len(result.issues)), *((s, sev.get(s, 0)) for s in ("critical", "warning", "info")))},
         **{f"change/{k}": dg.MetadataValue.int(v) for k, v in record.items()},
         "not_checked": dg.MetadataValue.json(result.unchecked),
         "detect_seconds": dg.MetadataValue.json(result.seconds),

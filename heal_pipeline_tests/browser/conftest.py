@@ -65,11 +65,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+#: the second target of the fleet `heal dev` serves (the first is the demo, partition heal_demo)
+SECOND_TARGET = "heal_b"
+
+
+def prepare_fleet(base: Path, home: Path) -> dict[str, str]:
+    """Two targets on the embedded server `heal dev` will adopt: the demo (heal dev builds it) and a
+    small clean database. Returns the environment (HEAL_FLEET and the DSN variables it names)."""
+    from heal_pipeline.demo.estate import MIGRATIONS_DIR, SOURCE_DIRS
+    from heal_pipeline.embedded import create_database
+
+    import psycopg
+
+    info = EmbeddedServer(home / "pg" / "data").start()  # heal dev adopts it (and stops it at exit)
+    create_database(info.dsn("postgres"), SECOND_TARGET)
+    with psycopg.connect(info.dsn(SECOND_TARGET), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS accounts (id int PRIMARY KEY, email text NOT NULL)")
+    fleet = base / "fleet.toml"
+    dirs = ", ".join(f'"{d}"' for d in SOURCE_DIRS)
+    fleet.write_text(
+        f'[[targets]]\nname = "{DEMO_DB}"\ndsn_env = "HEAL_BROWSER_DEMO_URL"\nsource_dirs = [{dirs}]\n'
+        f'migrations_dirs = ["{MIGRATIONS_DIR}"]\nquery_log = "{info.jsonlog}"\n\n'
+        f'[[targets]]\nname = "{SECOND_TARGET}"\ndsn_env = "HEAL_BROWSER_B_URL"\n', encoding="utf-8")
+    return {"HEAL_FLEET": str(fleet), "HEAL_BROWSER_DEMO_URL": info.dsn(DEMO_DB),
+            "HEAL_BROWSER_B_URL": info.dsn(SECOND_TARGET)}
+
+
 @dataclass
 class HealUI:
     url: str
     home: Path
     log: Path
+    env: dict
 
     @property
     def demo_dsn(self) -> str:
@@ -79,12 +106,14 @@ class HealUI:
 
 @pytest.fixture(scope="module")
 def heal_ui():
-    """`heal dev --port <free>` in its own HEAL_HOME; yields once it printed "UI ready"."""
+    """`heal dev --port <free>` in its own HEAL_HOME over a two-target fleet (the demo, partition
+    heal_demo, and a small clean database, heal_b); yields once it printed "UI ready"."""
     base = Path(tempfile.mkdtemp(prefix="heal-browser-"))
     os.chmod(base, 0o755)  # the embedded server runs as an unprivileged user when we are root
     home, port, log = base / ".heal", _free_port(), base / "heal-dev.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("HEAL_")}
     env["HEAL_HOME"] = str(home)
+    env.update(prepare_fleet(base, home))
     # SIGINT back to its default in the child, as in a terminal: a pytest started in the background
     # by a non-interactive shell inherits SIGINT ignored, and then Ctrl-C (our teardown) would not reach
     # heal dev (nor SIGTERM: Dagster maps SIGTERM to the SIGINT handler).
@@ -99,7 +128,7 @@ def heal_ui():
             if time.monotonic() > deadline:
                 pytest.fail(f"heal dev not ready in {READY_TIMEOUT}s:\n{log.read_text()[-3000:]}", pytrace=False)
             time.sleep(0.5)
-        yield HealUI(url=f"http://127.0.0.1:{port}", home=home, log=log)
+        yield HealUI(url=f"http://127.0.0.1:{port}", home=home, log=log, env=env)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # Ctrl-C: heal dev stops Dagster and PostgreSQL

@@ -128,6 +128,9 @@ def test_counts_are_numbers_for_the_plots_tab(demo_scan):
         assert isinstance(md[f"type/{t}"], dg.IntMetadataValue), t
         assert md[f"type/{t}"].value == per_type.get(t, 0), t
     assert md["open"].value == len(issues) == md["dagster/row_count"].value
+    # per-target trend labels (a fleet's partitions share the Plots tab's Events view)
+    assert md["trend/demo/open"].value == len(issues)
+    assert md["trend/demo/critical"].value == md["severity/critical"].value
 
 
 def test_fix_plan_counts_agree_with_its_rows(demo_scan):
