@@ -100,7 +100,7 @@ def _counts(ev: dict[str, Any]) -> list[str]:
     for key, label in (("orphans", "orphan rows"), ("calls", "calls"), ("mean_ms", "mean ms"),
                        ("total_ms", "total ms"), ("seq_scan", "seq scans"), ("idx_scan", "index scans"),
                        ("estimated_rows", "estimated rows"), ("size_bytes", "bytes"), ("log_count", "logged failures")):
-        if ev.get(key) is None:
+        if ev.get(key) is None or (key == "log_count" and not ev[key]):  # "0 logged" says nothing
             continue
         parts.append(f"size {size(int(ev[key]))}" if key == "size_bytes" else f"{label} {ev[key]}")
     if ev.get("timed_out"):
@@ -133,7 +133,7 @@ def evidence_brief(issue: Any, n: int = BRIEF_CHARS) -> str:
     src = _sources(ev)
     if src:
         bits.append("; ".join(s.split(":")[0] if s.startswith(("data", "naming")) else s for s in src[:3]))
-    bits += [c for c in _counts(ev) if not c.startswith("logged failures 0")][:2]
+    bits += _counts(ev)[:2]
     if ev.get("migration"):
         m = ev["migration"]
         bits.append(f"migration {_loc(m) or '?'}")
