@@ -94,7 +94,8 @@ def global_key(snap: Snapshot, ctx) -> str:
 
 
 def issue_key(issue: Issue) -> str:
-    return _sha(dataclasses.asdict(issue))
+    # the fields as they are (json.dumps walks the nested evidence; asdict's deep copy is not needed)
+    return _sha({f.name: getattr(issue, f.name) for f in dataclasses.fields(issue)})
 
 
 def _table_version(snap_tables: dict, qualified: str) -> list | None:
@@ -243,8 +244,8 @@ class PlanCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".plans-", suffix=".json")
         try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"format": FORMAT, "entries": keep}, fh, default=str)
+            with os.fdopen(fd, "w") as fh:  # dumps + one write: json.dump encodes in small Python chunks
+                fh.write(json.dumps({"format": FORMAT, "entries": keep}, default=str))
             os.replace(tmp, self.path)
         except OSError:
             try:
