@@ -9,6 +9,7 @@ PostgreSQL path, so the UI, the asset check and `heal fixes` read both alike; th
 import dagster as dg
 
 from ..apply.policy import load_policy
+from ..approve import scaffold_yaml
 from ..errors import HealError
 from ..store import load_fix_plans, load_open_issues, open_store, save_fix_plans
 from .assets import _fail, _table
@@ -30,7 +31,7 @@ def sqlite_fix_plan(context, target) -> dg.MaterializeResult:
         raise _fail(exc) from None
     rows = [{"fingerprint": p.fingerprint, "issue_type": p.issue_type, "tier": p.tier,
              "locks": ", ".join(sorted({s.lock for s in p.steps if s.lock})),
-             "rows": p.rows_affected if p.rows_affected is not None else -1,
+             "rows": p.rows_affected,  # blank when not measured
              "status": "ready", "summary": (p.summary or "")[:200]} for p in plans]
     return dg.MaterializeResult(metadata={
         "engine": dg.MetadataValue.text("sqlite"),
@@ -39,7 +40,10 @@ def sqlite_fix_plan(context, target) -> dg.MaterializeResult:
         "planned": dg.MetadataValue.int(len(plans)),
         "blocked": dg.MetadataValue.int(0),
         **{f"tier/{t}": dg.MetadataValue.int(sum(p.tier == t for p in plans)) for t in ("auto", "approval", "manual")},
+        "status/ready": dg.MetadataValue.int(len(plans)),
+        "status/blocked": dg.MetadataValue.int(0),
         "policy": dg.MetadataValue.text(policy.source),
+        "launchpad_config": dg.MetadataValue.md("```yaml\n" + scaffold_yaml(target.name, plans) + "```"),
     })
 
 
@@ -64,7 +68,7 @@ def sqlite_applied_fixes(context, approve: list[str], approve_all_auto: bool, ta
     for r in results:
         context.log.info(f"{r['issue_type']} {r['fingerprint']}: {r['status']}"
                          + (f" — {r['reason']}" if r["reason"] else "") + (f" (fix {r['fix_id']})" if r["fix_id"] else ""))
-    rows = [{"fix_id": r["fix_id"] if r["fix_id"] is not None else -1, "fingerprint": r["fingerprint"],
+    rows = [{"fix_id": r["fix_id"], "fingerprint": r["fingerprint"],
              "issue_type": r["issue_type"], "status": r["status"], "backup": r.get("backup", ""),
              "reason": (r["reason"] or "")[:200],
              "rollback": f"heal rollback {r['fix_id']} --dsn {target.dsn}" if r["fix_id"] and r["status"] == "verified"
@@ -79,6 +83,11 @@ def sqlite_applied_fixes(context, approve: list[str], approve_all_auto: bool, ta
         **{f"status/{s}": dg.MetadataValue.int(sum(r["status"] == s for r in results))
            for s in ("verified", "failed", "skipped")},
         "policy": dg.MetadataValue.text(policy.source),
+        "how_to_roll_back": dg.MetadataValue.md("\n\n".join(
+            f"Fix **{r['fix_id']}** (`{r['fingerprint']}`): `heal rollback {r['fix_id']} --dsn {target.dsn}`, or job "
+            f"**heal_rollback** with `fix_id: {r['fix_id']}`, `target_db: {target.name}`"
+            for r in results if r["fix_id"] and r["status"] == "verified")
+            or "No fix of this run verified: nothing to roll back."),
     })
     yield dg.AssetCheckResult(check_name="fixes_verified", passed=not failed, severity=dg.AssetCheckSeverity.ERROR,
                               metadata={"failed": dg.MetadataValue.json(

@@ -53,6 +53,8 @@ def test_sqlite_partition_fix_plan_apply_and_rollback_job(demo, fresh_dsn, monke
         plans = md["plans"].value.records
         fk = next(r.data for r in plans if r.data["issue_type"] == "fk_without_index")
         assert fk["tier"] == "auto" and fk["rows"] >= 0
+        assert md["status/ready"].value == md["planned"].value  # counts that agree with the rows (issue 16)
+        assert f'# "{fk["fingerprint"]}",' in md["launchpad_config"].value
 
         bad = dg.materialize([applied_fixes], instance=instance, partition_key="shop", resources={"heal": res},
                              run_config={"ops": {"applied_fixes": {"config": {"approve": ["nope"]}}}},
@@ -64,6 +66,7 @@ def test_sqlite_partition_fix_plan_apply_and_rollback_job(demo, fresh_dsn, monke
         assert md["status/verified"].value == 1, md["fixes"].value
         row = next(r.data for r in md["fixes"].value.records if r.data["fingerprint"] == fk["fingerprint"])
         fix_id = row["fix_id"]
+        assert f"heal rollback {fix_id} --dsn " in md["how_to_roll_back"].value  # the real fix id
         [check] = out.get_asset_check_evaluations()
         assert check.passed
         def indexes():
