@@ -6,9 +6,9 @@ import dagster as dg
 from pydantic import Field
 
 from ..apply.changeset import expand_approval
-from ..approve import scaffold_yaml
 from ..apply.executor import apply_plans, rollback_fix
 from ..apply.policy import load_policy
+from ..approve import scaffold_yaml
 from ..db import connect
 from ..detect import DetectContext, issues_of
 from ..errors import HealError
