@@ -3,6 +3,7 @@
     heal dev [--port 3000] [--reset-demo]   embedded PostgreSQL + demo estate + Dagster UI
     heal stop                               stop what `heal dev` left running in $HEAL_HOME
     heal snapshot [--json]                  snapshot the target and print the counts
+    heal approve FINGERPRINT… [--wait]      launch heal_apply for the plan's partition (heal_pipeline.approve)
 
 Target of every command that reads one: ``--dsn``, else ``HEAL_DATABASE_URL``, else the demo database
 of the ``heal dev`` running in ``$HEAL_HOME``; stderr says which (heal_pipeline.devtarget).
