@@ -294,6 +294,11 @@ def test_rule_duplicate_and_unused_index(db, planted):
     valid = [ix for ix in _indexes(db) if ix["valid"]]
     duplicates = set()
     for a in valid:
+        if a["unique"] and not a["constraint"]:  # issue 12.6: a plain unique twin of a constraint's index
+            if any(b is not a and b["constraint"] and b["unique"] and (b["schema"], b["table"], b["am"]) ==
+                   (a["schema"], a["table"], a["am"]) and (a["cols"], a["pred"], a["exprs"], a["opclass"]) ==
+                   (b["cols"], b["pred"], b["exprs"], b["opclass"]) for b in valid):
+                duplicates.add((a["schema"], a["table"], a["name"]))
         if a["unique"] or a["constraint"]:
             continue
         for b in valid:
