@@ -4,9 +4,17 @@ Same runner and style as test_detect_cases.py: setup SQL (+ code) → exactly th
 exactly these checks reported as not checked. Negative cases are the false positives the issue saw.
 """
 
+import textwrap
+
+import psycopg
 import pytest
 
-from .test_detect_cases import test_case as run_case
+from heal_pipeline.codescan import scan
+from heal_pipeline.db import connect
+from heal_pipeline.detect import DetectContext, Thresholds, run_detection
+from heal_pipeline.introspect import take_snapshot
+
+from .test_detect_cases import _key
 
 CASES = [
     # --- 6. duplicate_index: identical UNIQUE indexes are duplicates, one is kept -------------
@@ -43,7 +51,93 @@ CASES = [
         CREATE TABLE t (id int PRIMARY KEY, a int, b int);
         CREATE UNIQUE INDEX t_a ON t (a); CREATE UNIQUE INDEX t_ab ON t (a, b);""",
          expect=set()),
+    # --- 7. severity and wording ---------------------------------------------------------------
+    dict(id="PG008-info-declared-fk-text-vs-varchar", only={"type_mismatch"}, sql="""
+        CREATE TABLE locales (code varchar(8) PRIMARY KEY);
+        CREATE TABLE profiles (id int PRIMARY KEY, locale text REFERENCES locales (code));""",
+         expect={("type_mismatch", "public", "profiles", "locale")},
+         severity={("type_mismatch", "public", "profiles", "locale"): "info"},
+         detail={("type_mismatch", "public", "profiles", "locale"): "compare without a cast"}),
+    dict(id="PG008-info-code-join-varchar-lengths-and-no-cast-workaround",
+         only={"type_mismatch", "cast_workaround"}, sql="""
+        CREATE TABLE countries (iso varchar(2) PRIMARY KEY);
+        CREATE TABLE shops (id int PRIMARY KEY, country varchar(3));""",
+         code={"shops.py": '''
+            def f(cur):
+                cur.execute("SELECT s.id FROM shops s JOIN countries c ON s.country::text = c.iso::text")
+            '''},
+         expect={("type_mismatch", "public", "shops", "country")},
+         severity={("type_mismatch", "public", "shops", "country"): "info"}),
+    dict(id="PG008-critical-declared-fk-int4-int8-unchanged", only={"type_mismatch"}, sql="""
+        CREATE TABLE p (id bigint PRIMARY KEY);
+        CREATE TABLE c (id int PRIMARY KEY, p_id int REFERENCES p (id));""",
+         expect={("type_mismatch", "public", "c", "p_id")},
+         severity={("type_mismatch", "public", "c", "p_id"): "critical"}),
+    dict(id="PY001-uuid-generation-is-no-workaround-a-cast-of-an-id-is",
+         only={"type_mismatch", "cast_workaround"}, sql="""
+        CREATE TABLE sessions (id text PRIMARY KEY, user_id int);
+        CREATE TABLE tokens (id int PRIMARY KEY, session_id uuid);""",
+         code={"auth.py": '''
+            import uuid
+            from uuid import uuid4
+
+
+            async def f(conn, user_id, session_uuid):
+                await conn.fetch("SELECT t.id FROM tokens t JOIN sessions s ON s.id = t.session_id::text")
+                await conn.execute("INSERT INTO sessions (id, user_id) VALUES ($1, $2)", str(uuid.uuid4()), user_id)
+                sid = str(uuid4())
+                await conn.execute("INSERT INTO sessions (id, user_id) VALUES ($1, $2)", sid, user_id)
+                await conn.execute("DELETE FROM sessions WHERE id = $1", str(session_uuid))
+            '''},
+         expect={("type_mismatch", "public", "tokens", "session_id"), ("cast_workaround", "auth.py", 6),
+                 ("cast_workaround", "auth.py", 10)}),
+    dict(id="PY002-quoted-identifiers-are-not-unsafe-advice-follows-position", only={"unsafe_sql"}, sql="""
+        CREATE TABLE users (id int PRIMARY KEY, email text);""",
+         code={"admin.py": '''
+            from psycopg import sql
+            from psycopg2.extensions import quote_ident
+
+
+            def f(cur, table, email, col):
+                cur.execute(f"SELECT count(*) FROM {quote_ident(table, cur)}")
+                cur.execute(f"SELECT {sql.Identifier(col).as_string(cur)} FROM {quote_ident(table, cur)}")
+                cur.execute(f"SELECT count(*) FROM {table}")
+                cur.execute(f"SELECT id FROM {quote_ident(table, cur)} WHERE email = '{email}'")
+                cur.execute(f"SELECT id FROM users WHERE email = '{quote_ident(email, cur)}'")
+            '''},
+         expect={("unsafe_sql", "admin.py", 8), ("unsafe_sql", "admin.py", 9), ("unsafe_sql", "admin.py", 10)},
+         detail={("unsafe_sql", "admin.py", 8): "compose `table` with psycopg.sql.Identifier",
+                 ("unsafe_sql", "admin.py", 9): "pass `email` as bound parameters",
+                 ("unsafe_sql", "admin.py", 10): "as bound parameters"},
+         not_in_detail={("unsafe_sql", "admin.py", 8): "bound param"}),
 ]
+
+
+def run_case(case, dsn, tmp_path, *, ctx_extra=None):
+    """Set up, scan, detect; assert the identities, severities, detail words and unchecked checks."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(textwrap.dedent(case["sql"]))
+        conn.execute("ANALYZE")
+    for name, src in case.get("code", {}).items():
+        (tmp_path / name).write_text(textwrap.dedent(src).lstrip("\n"))
+    code = scan([tmp_path])
+    snap = take_snapshot(dsn, target_db="t")
+    ctx = DetectContext(
+        target_db="t", snapshot=snap, code=code,
+        connect=lambda: connect(dsn, autocommit=False),
+        thresholds=Thresholds(observation_window_s=case.get("window", 0)),
+        stats_coverage_s=case.get("coverage", 0), **(ctx_extra or {}))
+    result = run_detection(ctx, only=case["only"])
+    found = {_key(i): i for i in result.issues}
+    assert set(found) == case["expect"], [i.detail for i in result.issues]
+    for k, sev in case.get("severity", {}).items():
+        assert found[k].severity == sev, found[k].detail
+    for k, words in case.get("detail", {}).items():
+        assert words in found[k].detail, found[k].detail
+    for k, words in case.get("not_in_detail", {}).items():
+        assert words not in found[k].detail, found[k].detail
+    assert {u["check"] for u in result.unchecked} == case.get("unchecked", set()), result.unchecked
+    return result
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
