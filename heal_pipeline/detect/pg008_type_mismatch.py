@@ -103,4 +103,4 @@ class TypeMismatch(Check):
                           "parent": {"schema": rel.parent[0], "table": rel.parent[1],
                                      "column": rel.parent[2], "data_type": cb.data_type},
                           "declared_fk": False, "constraint": None, "strength": "strong",
-                          "cast_free": free, "sources": rel.sources})
+                          "cast_free": free, "sources": rel.sources, "relationship": rel.strength()})

@@ -110,6 +110,56 @@ CASES = [
                  ("unsafe_sql", "admin.py", 9): "pass `email` as bound parameters",
                  ("unsafe_sql", "admin.py", 10): "as bound parameters"},
          not_in_detail={("unsafe_sql", "admin.py", 8): "bound param"}),
+    # --- 2. orphaned_rows: a dirty column is examined, its orphan share drives the severity -----
+    dict(id="PG009-fail-implicit-15-percent-orphans-was-hidden-by-the-90-percent-bar", only={"orphaned_rows"},
+         sql="""
+        CREATE TABLE customers (id int PRIMARY KEY);
+        INSERT INTO customers SELECT g FROM generate_series(1, 100) g;
+        CREATE TABLE orders (id int PRIMARY KEY, customer_id int);
+        INSERT INTO orders SELECT g, CASE WHEN g % 20 < 3 THEN 5000 + g ELSE 1 + g % 100 END
+          FROM generate_series(1, 400) g;  -- 15 % point at deleted customers""",
+         expect={("orphaned_rows", "public", "orders", "customer_id")},
+         severity={("orphaned_rows", "public", "orders", "customer_id"): "warning"},  # naming + data only
+         detail={("orphaned_rows", "public", "orders", "customer_id"): "60 of 400 row(s) (15.0%)"},
+         evidence={("orphaned_rows", "public", "orders", "customer_id"): {
+             "orphans": 60, "rows_checked": 400,
+             "relationship": {"code": False, "naming": True, "parent_key": True, "types": "same",
+                              "containment": 0.85, "found": 340, "sampled": 400, "bar": 0.5,
+                              "strong": True, "by": "naming+data"}}}),
+    dict(id="PG009-pass-naming-but-containment-below-the-50-percent-bar", only={"orphaned_rows", "type_mismatch"},
+         sql="""
+        CREATE TABLE clients (id int PRIMARY KEY);
+        INSERT INTO clients SELECT g FROM generate_series(1, 30) g;
+        CREATE TABLE deals (id int PRIMARY KEY, client_id int);
+        INSERT INTO deals SELECT g, g FROM generate_series(1, 100) g;  -- 30 % found: another id space""",
+         expect=set()),
+    dict(id="PG009-pass-too-few-values-found", only={"orphaned_rows"}, sql="""
+        CREATE TABLE teams (id int PRIMARY KEY);
+        INSERT INTO teams VALUES (1), (2), (3), (4);
+        CREATE TABLE boards (id int PRIMARY KEY, team_id int);
+        INSERT INTO boards SELECT g, CASE WHEN g <= 4 THEN g ELSE 100 + g END FROM generate_series(1, 8) g;""",
+         expect=set()),
+    dict(id="PG009-critical-not-valid-fk-20-percent-orphans", only={"orphaned_rows"}, sql="""
+        CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT g FROM generate_series(1, 10) g;
+        CREATE TABLE c (id int PRIMARY KEY, p_id int);
+        INSERT INTO c SELECT g, CASE WHEN g % 5 = 0 THEN 99 ELSE 1 + g % 10 END FROM generate_series(1, 100) g;
+        ALTER TABLE c ADD CONSTRAINT c_p_fk FOREIGN KEY (p_id) REFERENCES p (id) NOT VALID;""",
+         expect={("orphaned_rows", "public", "c", "p_id")},
+         severity={("orphaned_rows", "public", "c", "p_id"): "critical"}),
+    dict(id="PG009-info-not-valid-fk-one-straggler-in-2000", only={"orphaned_rows"}, sql="""
+        CREATE TABLE p (id int PRIMARY KEY); INSERT INTO p SELECT g FROM generate_series(1, 10) g;
+        CREATE TABLE c (id int PRIMARY KEY, p_id int);
+        INSERT INTO c SELECT g, CASE WHEN g = 7 THEN 99 ELSE 1 + g % 10 END FROM generate_series(1, 2000) g;
+        ALTER TABLE c ADD CONSTRAINT c_p_fk FOREIGN KEY (p_id) REFERENCES p (id) NOT VALID;""",
+         expect={("orphaned_rows", "public", "c", "p_id")},
+         severity={("orphaned_rows", "public", "c", "p_id"): "info"}),
+    dict(id="PG008-pass-cross-type-needs-90-percent", only={"type_mismatch", "orphaned_rows"}, sql="""
+        CREATE TABLE vendors (id int PRIMARY KEY);
+        INSERT INTO vendors SELECT g FROM generate_series(1, 100) g;
+        CREATE TABLE bills (id int PRIMARY KEY, vendor_id text);
+        INSERT INTO bills SELECT g, CASE WHEN g % 20 < 3 THEN 'v-' || g ELSE (1 + g % 100)::text END
+          FROM generate_series(1, 400) g;  -- 85 %: enough for the same type, not across types""",
+         expect=set()),
 ]
 
 
@@ -134,6 +184,9 @@ def run_case(case, dsn, tmp_path, *, ctx_extra=None):
         assert found[k].severity == sev, found[k].detail
     for k, words in case.get("detail", {}).items():
         assert words in found[k].detail, found[k].detail
+    for k, ev in case.get("evidence", {}).items():
+        for name, want in ev.items():
+            assert found[k].evidence[name] == want, (name, found[k].evidence[name])
     for k, words in case.get("not_in_detail", {}).items():
         assert words not in found[k].detail, found[k].detail
     assert {u["check"] for u in result.unchecked} == case.get("unchecked", set()), result.unchecked
