@@ -113,6 +113,13 @@ INSERT INTO public.legacy_audit_2019 (id, happened_at, actor, action)
 SELECT g, timestamptz '2019-01-01 00:00+00' + g * interval '1 hour', 'actor-' || (g % 50), 'legacy-action'
 FROM generate_series(1, 500) AS g;
 
+INSERT INTO public.legacy_invites (id, org_id, email, sent_at)
+SELECT g, 1 + (g - 1) % 200, 'invitee' || g || '@example.com', timestamptz '2021-03-01 00:00+00' + g * interval '1 hour'
+FROM generate_series(1, 400) AS g;
+
+INSERT INTO public.export_jobs (id, kind, created_at)
+SELECT g, 'csv', timestamptz '2022-06-01 00:00+00' + g * interval '1 day' FROM generate_series(1, 20) AS g;
+
 -- ---------------------------------------------------------------- auth
 -- user_id is text holding public.users ids; every value exists in users (no orphans).
 INSERT INTO auth.sessions (id, user_id, token, ip, user_agent, created_at, expires_at)
