@@ -62,7 +62,7 @@ class DetectContext:
     # unused_table (issue 12.1): the statistics baseline of the observation window, loaded on demand
     # (heal_pipeline.detect.usage.load_usage_baseline); None = no heal store to read history from
     usage: Callable[[], object] | None = None
-    # scans heal itself caused on target tables through data(): {(schema, table): [seq_scan, idx_scan]}
+    # scans heal itself caused through data(): {(schema, table): [seq, idx], (schema, table, index): [0, idx]}
     own_reads: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 

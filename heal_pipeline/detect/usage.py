@@ -2,7 +2,8 @@
 
 A table is used when its counters grew between a *baseline* and the current snapshot, once the scans
 heal itself caused are taken out. The counters are ``seq_scan``, ``idx_scan``, ``n_tup_ins``,
-``n_tup_upd`` and ``n_tup_del`` of ``pg_stat_user_tables`` (cumulative since the statistics epoch).
+``n_tup_upd`` and ``n_tup_del`` of ``pg_stat_user_tables`` (cumulative since the statistics epoch);
+for ``unused_index``, the index's own ``idx_scan``.
 
 Baseline, for a window ``W`` and the current snapshot taken at ``now`` (one rule for ``heal check``
 and for the Dagster ``issue_set``; both read the same heal store, ``HEAL_STORE_URL``):
@@ -59,8 +60,10 @@ class UsageBaseline:
     now: dt.datetime
     window_s: float
     tables: dict[Key, tuple[int, ...]] | None = None  # None for the epoch start (every counter 0)
+    indexes: dict[Key, int] | None = None  # (schema, index) → idx_scan; None for the epoch start
     snapshot_id: int | None = None
     own_reads: dict[Key, tuple[int, int]] = field(default_factory=dict)  # heal's scans in (at, now]
+    own_index_reads: dict[Key, int] = field(default_factory=dict)  # (schema, index) → heal's scans
     ledger: str = "ok"  # "ok" | "not available: …" (heal check on a store without heal.own_reads)
 
     @property
@@ -72,6 +75,12 @@ class UsageBaseline:
         if self.tables is None:
             return (0,) * len(COUNTERS)
         return self.tables.get(key)
+
+    def index_before(self, key: Key) -> int | None:
+        """An index's idx_scan at the baseline; None when it did not exist in the baseline snapshot."""
+        if self.indexes is None:
+            return 0
+        return self.indexes.get(key)
 
     def describe(self) -> dict:
         return {"baseline": self.kind, "baseline_at": self.at.isoformat(), "now": self.now.isoformat(),
@@ -99,27 +108,36 @@ def epoch_baseline(snap: Snapshot, window_s: float, *, covered: bool = False,
     return UsageBaseline("stats_reset", reset, now, window_s)
 
 
-def own_reads_of_transaction(conn: psycopg.Connection) -> list[tuple[Key, int, int]]:
-    """The scans the current transaction caused on user tables (not yet flushed to the shared stats)."""
+def own_reads_of_transaction(conn: psycopg.Connection) -> list[tuple[tuple, int, int]]:
+    """The scans the current transaction caused (not yet flushed to the shared statistics): one row per
+    user table ``((schema, table), seq, idx)`` and one per index it scanned ``((schema, table, index), 0, n)``."""
     try:
         rows = conn.execute(
             "SELECT schemaname::text, relname::text, coalesce(seq_scan, 0), coalesce(idx_scan, 0)"
             "  FROM pg_stat_xact_user_tables WHERE coalesce(seq_scan, 0) + coalesce(idx_scan, 0) > 0").fetchall()
+        idx = conn.execute(
+            """SELECT n.nspname::text, t.relname::text, i.relname::text, pg_stat_get_xact_numscans(x.indexrelid)
+                 FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+                 JOIN pg_namespace n ON n.oid = t.relnamespace
+                WHERE x.indrelid IN (SELECT relid FROM pg_stat_xact_user_tables WHERE idx_scan > 0)
+                  AND pg_stat_get_xact_numscans(x.indexrelid) > 0""").fetchall() if any(r[3] for r in rows) else []
     except psycopg.Error:
         return []  # an aborted transaction: nothing can be read (and nothing is recorded)
-    return [((s, t), int(q), int(i)) for s, t, q, i in rows]
+    return ([((s, t), int(q), int(i)) for s, t, q, i in rows]
+            + [((s, t, ix), 0, int(n)) for s, t, ix, n in idx])
 
 
 def record_own_reads(conn: psycopg.Connection, target_db: str, run_id: str | None, source: str,
                      reads: dict) -> int:
     """Append heal's own scans to the ledger (inside the caller's transaction)."""
-    rows = [(target_db, run_id, source, s, t, int(v[0]), int(v[1])) for (s, t), v in sorted(reads.items())]
+    rows = [(target_db, run_id, source, k[0], k[1], k[2] if len(k) > 2 else None, int(v[0]), int(v[1]))
+            for k, v in sorted(reads.items(), key=lambda kv: tuple(x or "" for x in kv[0]))]
     if not rows:
         return 0
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO heal.own_reads (target_db, run_id, source, schema_name, table_name, seq_scan, idx_scan)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+            "INSERT INTO heal.own_reads (target_db, run_id, source, schema_name, table_name, index_name,"
+            " seq_scan, idx_scan) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", rows)
     return len(rows)
 
 
@@ -164,12 +182,20 @@ def load_usage_baseline(store_dsn: str | None, target_db: str, snap: Snapshot,
                           (e->>'n_tup_ins')::bigint, (e->>'n_tup_upd')::bigint, (e->>'n_tup_del')::bigint
                      FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'tables') e
                     WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
-            base = UsageBaseline("snapshot", taken, now, window_s, tables=tables, snapshot_id=sid)
+            indexes = {(s, i): int(n or 0) for s, i, n in conn.execute(
+                """SELECT e->>'schema', e->>'name', (e->>'idx_scan')::bigint
+                     FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'indexes') e
+                    WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
+            base = UsageBaseline("snapshot", taken, now, window_s, tables=tables, indexes=indexes, snapshot_id=sid)
         if has[1]:
-            base.own_reads = {(s, t): (int(q), int(i)) for s, t, q, i in conn.execute(
-                """SELECT schema_name, table_name, sum(seq_scan), sum(idx_scan) FROM heal.own_reads
-                    WHERE target_db = %s AND recorded_at > %s AND recorded_at <= %s::timestamptz
-                    GROUP BY 1, 2""", (target_db, base.at, snap.taken_at)).fetchall()}
+            for s, t, ix, q, i in conn.execute(
+                    """SELECT schema_name, table_name, index_name, sum(seq_scan), sum(idx_scan) FROM heal.own_reads
+                        WHERE target_db = %s AND recorded_at > %s AND recorded_at <= %s::timestamptz
+                        GROUP BY 1, 2, 3""", (target_db, base.at, snap.taken_at)).fetchall():
+                if ix is None:
+                    base.own_reads[(s, t)] = (int(q), int(i))
+                else:
+                    base.own_index_reads[(s, ix)] = int(i)
         else:
             base.ledger = "not available: the heal store predates heal.own_reads (migration 0015)"
         return base

@@ -5,7 +5,7 @@
 --     position; a run may be recorded without a run_id). ADD COLUMN … IDENTITY fills existing rows.
 -- (1) heal.own_reads: the ledger of the scans heal itself causes on the target's tables (relationship
 --     sampling, orphan counts), measured from pg_stat_xact_user_tables inside heal's own read-only
---     transaction; unused_table subtracts them from the scan deltas between snapshots.
+--     transaction; unused_table and unused_index subtract them from the scan deltas between snapshots.
 -- The migrator runs this file in one transaction with SET LOCAL lock_timeout = '10s' already in force;
 -- it is repeated here so the file is safe on its own too.
 SET LOCAL lock_timeout = '10s';
@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS heal.own_reads (
     source       text        NOT NULL,  -- detect | plan
     schema_name  text        NOT NULL,
     table_name   text        NOT NULL,
+    index_name   text,                  -- NULL: the table's own counters; else one index's idx_scan
     seq_scan     bigint      NOT NULL DEFAULT 0,
     idx_scan     bigint      NOT NULL DEFAULT 0
 );
