@@ -88,6 +88,8 @@ def module_sql(m: int) -> tuple[str, list[tuple]]:
     legacy_fk = f"org_id int REFERENCES {s}.orgs (id)," if m % 3 == 2 else "org_id int,"
     planted += [("unused_table", s, "legacy_x")]
     planted += [("unused_table", s, "archive_orders")]  # read only by heal's own sampling
+    unused_ix = f"CREATE INDEX orders_total ON {s}.orders (total);" if m % 10 == 3 else ""
+    planted += [("unused_index", s, "orders", "orders_total")] if m % 10 == 3 else []
     sessions = (f"CREATE TABLE {s}.sessions (id text PRIMARY KEY, user_ref text);"
                 f" INSERT INTO {s}.sessions SELECT 's' || g, (1 + g % 100)::text FROM generate_series(1, 100) g;")
     planted += [("type_mismatch", s, "sessions", "user_ref")] if m % 4 == 0 else []
@@ -127,6 +129,7 @@ def module_sql(m: int) -> tuple[str, list[tuple]]:
     INSERT INTO {s}.archive_orders SELECT g, 1 + g % 100 FROM generate_series(1, 50) g;
     {dup.format(s=s)}
     {ticket_idx}
+    {unused_ix}
     """
     return ddl, planted
 
@@ -245,6 +248,13 @@ def main() -> None:
             for m in range(args.modules):
                 for t in live:
                     conn.execute(f"SELECT count(*) FROM e{m}.{t}")  # noqa: S608 - generated names
+            conn.execute("SET enable_seqscan = off")  # one probe per index the application uses
+            for m in range(args.modules):
+                for t, c in (("users", "org_id"), ("orders", "user_id"), ("payments", "order_id"),
+                             ("ticket_notes", "ticket_id"), ("events", "code"), ("tickets", "user_id")):
+                    conn.execute(f"SELECT count(*) FROM e{m}.{t} WHERE {c} = (SELECT {c} FROM e{m}.{t} LIMIT 1)")
+                conn.execute(f"SELECT count(*) FROM e{m}.users WHERE email = 'u1@x' AND org_id = 2")
+            conn.execute("RESET enable_seqscan")
             conn.execute("SELECT pg_stat_force_next_flush()")
             conn.execute("SELECT 1")
         target = Target(name="bench", dsn=dsn, store_dsn=dsn, source_dirs=(root,), observation_window_s=WEEK)

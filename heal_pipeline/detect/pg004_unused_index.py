@@ -20,7 +20,8 @@ class UnusedIndex(Check):
     one rule for ``heal check`` and Dagster. Without a baseline nothing is reported (not checked), so
     a freshly restored database does not look unused (ankane/pghero#140). Indexes that are redundant
     (reported as duplicate_index), the only index covering a foreign key, created after the baseline,
-    or on an unused table are not reported here.
+    on an unused table, or the covering index of a duplicate that was scanned (dropping the duplicate
+    moves those scans to it) are not reported here.
 
     Anti-pattern::
 
@@ -45,7 +46,19 @@ class UnusedIndex(Check):
             ctx.not_checked("unused_index", base)
             return
         snap = ctx.snapshot
-        redundant = {(r.schema, r.name) for r, _c, _k in ctx.memo("duplicates", lambda: duplicate_indexes(snap))}
+        pairs = ctx.memo("duplicates", lambda: duplicate_indexes(snap))
+        redundant = {(r.schema, r.name) for r, _c, _k in pairs}
+
+        def delta(ix) -> int | None:
+            before = base.index_before((ix.schema, ix.name))
+            return None if before is None else ix.idx_scan - before - base.own_index_reads.get((ix.schema, ix.name), 0)
+        # the scans of a redundant index are scans its covering index would have served: dropping the
+        # duplicate moves them there, so the cover is never "unused" while its twin is used
+        served: dict[tuple[str, str], int] = {}
+        for r, c, _k in pairs:
+            d = delta(r)
+            if d and d > 0:
+                served[(c.schema, c.name)] = served.get((c.schema, c.name), 0) + d
         from . import issues_of  # memoised per context: whichever check runs first computes it once
 
         unused_tables = {(i.schema_name, i.table_name) for i in issues_of(ctx, "unused_table")}
@@ -62,7 +75,7 @@ class UnusedIndex(Check):
                 ctx.not_checked("unused_index", f"{ix.schema}.{ix.name}: idx_scan went backwards since the "
                                 f"baseline of {base.at.isoformat()} (statistics reset): not judged")
                 continue
-            if grew - heal > 0:
+            if grew - heal > 0 or served.get((ix.schema, ix.name), 0) > 0:
                 continue
             if self._only_fk_cover(snap, ix):
                 continue

@@ -203,3 +203,69 @@ def test_PG006_heal_check_and_the_dagster_path_agree(fresh_dsn, tmp_path, age):
         assert {i.table_name for i in dagster.issues} == {"idle_t"}
     else:
         assert dagster.issues == [] and len(dagster.unchecked) == 1
+
+
+def _unused_ix(outcome):
+    return {i.object_name: i for i in outcome.result.issues if i.issue_type == "unused_index"}
+
+
+def test_PG004_index_scanned_before_the_baseline_but_not_since(fresh_dsn, tmp_path):
+    _sql(fresh_dsn, """
+        CREATE TABLE t (id int PRIMARY KEY, a int, b int);
+        INSERT INTO t SELECT g, g, g FROM generate_series(1, 500) g;
+        CREATE INDEX t_a ON t (a); CREATE INDEX t_b ON t (b); ANALYZE;
+        SET enable_seqscan = off;
+        SELECT count(*) FROM t WHERE a = 1;  -- used once, long ago""")
+    _store_snapshot(fresh_dsn, age_s=WEEK + 60)
+    _sql(fresh_dsn, "SET enable_seqscan = off; SELECT count(*) FROM t WHERE b = 2; SELECT count(*) FROM t WHERE id > 0")
+    out = scan_target(_target(fresh_dsn, _code(tmp_path)))
+    found = _unused_ix(out)
+    assert set(found) == {"t_a"}, [i.detail for i in out.result.issues]
+    assert found["t_a"].evidence["idx_scan"] >= 1 and found["t_a"].evidence["delta"] == 0  # absolute > 0
+    assert found["t_a"].evidence["window"]["baseline"] == "snapshot"
+
+
+def test_PG004_heals_own_index_scans_are_in_the_ledger_and_not_use(fresh_dsn, tmp_path):
+    from heal_pipeline.db import connect
+    from heal_pipeline.detect import DetectContext, DetectionResult
+    from heal_pipeline.detect.usage import record_own_reads
+
+    _sql(fresh_dsn, """
+        CREATE TABLE t (id int PRIMARY KEY, a int);
+        INSERT INTO t SELECT g, g FROM generate_series(1, 500) g;
+        CREATE INDEX t_a ON t (a); ANALYZE;""")
+    _store_snapshot(fresh_dsn, age_s=WEEK + 60)
+    _sql(fresh_dsn, "SELECT count(*) FROM t")  # the application reads the table, never through t_a
+    ctx = DetectContext(target_db="t", snapshot=take_snapshot(fresh_dsn, target_db="t"),
+                        connect=lambda: connect(fresh_dsn, autocommit=False))
+    with ctx.data() as conn:  # a data read of heal's that happens to use the index
+        conn.execute("SET LOCAL enable_seqscan = off")
+        conn.execute("SELECT count(*) FROM t WHERE a = 7").fetchone()
+    assert ctx.own_reads[("public", "t", "t_a")] == [0, 1]
+    with open_store(fresh_dsn) as store:
+        record_detection(store, "t", DetectionResult([], own_reads=ctx.own_reads), "run-1", set())
+    _sql(fresh_dsn, "SELECT 1")
+    out = scan_target(_target(fresh_dsn, _code(tmp_path)))
+    found = _unused_ix(out)
+    assert set(found) == {"t_a"}, [i.detail for i in out.result.issues]
+    assert found["t_a"].evidence["heal_reads"] == 1 and found["t_a"].evidence["idx_scan"] >= 1
+
+
+def test_PG004_the_cover_of_a_scanned_duplicate_is_not_unused(fresh_dsn, tmp_path):
+    _sql(fresh_dsn, """
+        CREATE TABLE t (id int PRIMARY KEY, a int);
+        INSERT INTO t SELECT g, g FROM generate_series(1, 500) g;
+        CREATE INDEX t_a_1 ON t (a); CREATE INDEX t_a_2 ON t (a); ANALYZE;""")
+    _store_snapshot(fresh_dsn, age_s=WEEK + 60)
+    # the application's lookups all went through the twin t_a_2 (t_a_1 was briefly absent)
+    _sql(fresh_dsn, """
+        DROP INDEX t_a_1;
+        SET enable_seqscan = off;
+        SELECT count(*) FROM t WHERE a = 3; SELECT count(*) FROM t WHERE a = 4;
+        RESET enable_seqscan;
+        CREATE INDEX t_a_1 ON t (a);""")
+    out = scan_target(_target(fresh_dsn, _code(tmp_path)))
+    assert {i.object_name for i in out.result.issues if i.issue_type == "duplicate_index"} == {"t_a_2"}
+    # t_a_1 itself was not scanned, but dropping t_a_2 (the reported duplicate) moves its scans there
+    assert next(t for t in out.snapshot.indexes if t.name == "t_a_1").idx_scan == 0
+    assert _unused_ix(out) == {}, [i.detail for i in out.result.issues]
