@@ -81,8 +81,8 @@ class UnusedIndex(Check):
                 continue
             yield ctx.issue(
                 "unused_index", self.severity,
-                f"index {ix.schema}.{ix.name} on {ix.table} was not scanned over {base.seconds / 86400:.1f} days "
-                f"(since the {base.kind} baseline of {base.at.isoformat()}, heal's own scans excluded); it "
+                f"index {ix.schema}.{ix.name} on {ix.table} was not scanned {base.since()}, heal's own scans "
+                f"excluded; it "
                 f"costs every write and {ix.size_bytes} bytes. Fix: DROP INDEX CONCURRENTLY {ix.schema}.{ix.name}",
                 schema_name=ix.schema, table_name=ix.table, object_name=ix.name,
                 evidence={"definition": ix.definition, "size_bytes": ix.size_bytes,

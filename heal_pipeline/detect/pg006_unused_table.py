@@ -156,7 +156,6 @@ class UnusedTable(Check):
         for key, (t, deltas, heal) in sorted(idle.items()):
             if key in in_views or key in fk_target_of_live:
                 continue
-            days = base.seconds / 86400
             fk_note = (f"; it takes part in {len(fks[key])} FK(s) ({', '.join(f['constraint'] for f in fks[key][:3])})"
                        " with tables just as idle — evidence, not use" if key in fks else "")
             ddl_note = (f"; the code names it only in DDL ({ddl[key][0]['file']}:{ddl[key][0]['line']})"
@@ -164,8 +163,8 @@ class UnusedTable(Check):
             yield ctx.issue(
                 "unused_table", self.severity,
                 f"table {t.schema}.{t.name} (~{max(t.estimated_rows, 0)} rows) is not used by the code or any "
-                f"view and its scans and writes did not grow over {days:.1f} days (since the {base.kind} "
-                f"baseline of {base.at.isoformat()}, heal's own reads excluded){fk_note}{ddl_note}. "
+                f"view and its scans and writes did not grow {base.since()}, heal's own reads excluded"
+                f"{fk_note}{ddl_note}. "
                 f"Fix: archive it (ALTER TABLE … SET SCHEMA heal_archive)",
                 schema_name=t.schema, table_name=t.name,
                 evidence={"seq_scan": t.seq_scan, "idx_scan": t.idx_scan, "stats_since": snap.stats_reset,

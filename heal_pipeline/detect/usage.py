@@ -11,7 +11,8 @@ and for the Dagster ``issue_set``; both read the same heal store, ``HEAL_STORE_U
 1. the newest stored snapshot of the target with ``taken_at <= now - W`` and ``taken_at < now``,
    when it belongs to the same statistics epoch (the same ``pg_stat_database.stats_reset``);
 2. else the start of the epoch (every counter 0 at ``stats_reset``), when ``stats_reset`` is known
-   and ``stats_reset <= now - W``;
+   and ``stats_reset <= now - W`` — or, for ``W = 0``, even when it is unknown (the epoch certainly
+   started before now);
 3. else there is none: ``unused_table`` is reported as not checked, with the reason and the moment
    the window will be covered.
 
@@ -34,6 +35,8 @@ from ..errors import HealError, first_line
 from ..model import Snapshot, Table
 
 COUNTERS = ("seq_scan", "idx_scan", "n_tup_ins", "n_tup_upd", "n_tup_del")
+#: the start of a statistics epoch whose time is unknown (never reset): certainly before now
+EPOCH_UNKNOWN = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 Key = tuple[str, str]
 
@@ -67,8 +70,14 @@ class UsageBaseline:
     ledger: str = "ok"  # "ok" | "not available: …" (heal check on a store without heal.own_reads)
 
     @property
-    def seconds(self) -> float:
-        return (self.now - self.at).total_seconds()
+    def seconds(self) -> float | None:
+        return None if self.at == EPOCH_UNKNOWN else (self.now - self.at).total_seconds()
+
+    def since(self) -> str:
+        """Human wording of the window, for issue details."""
+        if self.seconds is None:
+            return "since the statistics epoch started (stats_reset unknown; window 0)"
+        return f"over {self.seconds / 86400:.1f} days (since the {self.kind} baseline of {self.at.isoformat()})"
 
     def before(self, key: Key) -> tuple[int, ...] | None:
         """The table's counters at the baseline; None when it did not exist in the baseline snapshot."""
@@ -83,8 +92,9 @@ class UsageBaseline:
         return self.indexes.get(key)
 
     def describe(self) -> dict:
-        return {"baseline": self.kind, "baseline_at": self.at.isoformat(), "now": self.now.isoformat(),
-                "seconds": round(self.seconds, 1), "window_s": self.window_s,
+        return {"baseline": self.kind, "baseline_at": None if self.at == EPOCH_UNKNOWN else self.at.isoformat(),
+                "now": self.now.isoformat(),
+                "seconds": None if self.seconds is None else round(self.seconds, 1), "window_s": self.window_s,
                 "snapshot_id": self.snapshot_id, "ledger": self.ledger}
 
 
@@ -103,7 +113,10 @@ def epoch_baseline(snap: Snapshot, window_s: float, *, covered: bool = False,
         at = now - dt.timedelta(seconds=coverage_s) if coverage_s is not None and coverage_s != float("inf") \
             else (reset or now)
         return UsageBaseline("stats_reset", at, now, window_s)
-    if reset is None or (now - reset).total_seconds() < window_s:
+    if reset is None:
+        # never reset: the epoch started at an unknown moment, certainly <= now — enough for window 0
+        return UsageBaseline("stats_reset", EPOCH_UNKNOWN, now, window_s) if window_s <= 0 else None
+    if (now - reset).total_seconds() < window_s:
         return None
     return UsageBaseline("stats_reset", reset, now, window_s)
 

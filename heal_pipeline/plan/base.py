@@ -70,6 +70,7 @@ class PlanContext:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     lint: bool = True
     statements: list = field(default_factory=list)  # the application's SQL (latest code scan), if known
+    own_reads: dict = field(default_factory=dict)  # scans measuring caused (issue 12.1 ledger: heal.own_reads)
 
     @classmethod
     @contextlib.contextmanager
@@ -95,7 +96,12 @@ class PlanContext:
         try:
             with self.conn.transaction():
                 self.conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(t * 1000)}",))
-                return self.conn.execute(q).fetchall()
+                out = self.conn.execute(q).fetchall()
+                from ..detect.usage import own_reads_of_transaction  # noqa: PLC0415  (heal's own scans)
+                for k, seq, idx in own_reads_of_transaction(self.conn):
+                    acc = self.own_reads.setdefault(k, [0, 0])
+                    acc[0], acc[1] = acc[0] + seq, acc[1] + idx
+                return out
         except psycopg.errors.QueryCanceled:
             raise MeasureTimeout(f"measuring {op} timed out after {t:g}s") from None
 

@@ -269,3 +269,12 @@ def test_PG004_the_cover_of_a_scanned_duplicate_is_not_unused(fresh_dsn, tmp_pat
     # t_a_1 itself was not scanned, but dropping t_a_2 (the reported duplicate) moves its scans there
     assert next(t for t in out.snapshot.indexes if t.name == "t_a_1").idx_scan == 0
     assert _unused_ix(out) == {}, [i.detail for i in out.result.issues]
+
+
+def test_PG006_planning_counts_go_to_the_ledger(fresh_dsn):
+    from heal_pipeline.plan.base import PlanContext, measure_rows
+
+    _sql(fresh_dsn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10);")
+    with PlanContext.open(fresh_dsn) as pctx:
+        assert measure_rows(pctx, "public", "t") == 10
+    assert sum(pctx.own_reads[("public", "t")]) >= 1  # fix_plan writes these to heal.own_reads
