@@ -228,7 +228,6 @@ def test_PG004_index_scanned_before_the_baseline_but_not_since(fresh_dsn, tmp_pa
 def test_PG004_heals_own_index_scans_are_in_the_ledger_and_not_use(fresh_dsn, tmp_path):
     from heal_pipeline.db import connect
     from heal_pipeline.detect import DetectContext, DetectionResult
-    from heal_pipeline.detect.usage import record_own_reads
 
     _sql(fresh_dsn, """
         CREATE TABLE t (id int PRIMARY KEY, a int);
