@@ -5,8 +5,8 @@ heal itself caused are taken out. The counters are ``seq_scan``, ``idx_scan``, `
 ``n_tup_upd`` and ``n_tup_del`` of ``pg_stat_user_tables`` (cumulative since the statistics epoch);
 for ``unused_index``, the index's own ``idx_scan``.
 
-Baseline, for a window ``W`` and the current snapshot taken at ``now`` (one rule for ``heal check``
-and for the Dagster ``issue_set``; both read the same heal store, ``HEAL_STORE_URL``):
+Baseline, for a window ``W`` > 0 and the current snapshot taken at ``now`` (one rule for ``heal
+check`` and for the Dagster ``issue_set``; both read the same heal store, ``HEAL_STORE_URL``):
 
 1. the newest stored snapshot of the target with ``taken_at <= now - W`` and ``taken_at < now``,
    when it belongs to the same statistics epoch (the same ``pg_stat_database.stats_reset``);
@@ -15,6 +15,9 @@ and for the Dagster ``issue_set``; both read the same heal store, ``HEAL_STORE_U
    started before now);
 3. else there is none: ``unused_table`` is reported as not checked, with the reason and the moment
    the window will be covered.
+
+``W`` = 0 (no observation wait, as on the demo) always takes the epoch start: everything the counters
+hold, not the one schedule tick since the previous snapshot.
 
 heal's own scans: every read-only data transaction of detection (relationship containment samples,
 orphan counts) reads ``pg_stat_xact_user_tables`` just before it rolls back and adds those scans to
@@ -172,34 +175,40 @@ def load_usage_baseline(store_dsn: str | None, target_db: str, snap: Snapshot,
                            " to_regclass('heal.own_reads') IS NOT NULL").fetchone()
         if not has[0]:
             return fallback or _no_baseline(snap, window_s, "the heal store holds no snapshot history yet")
-        row = conn.execute(
-            """SELECT snapshot_id, taken_at, stats_reset IS NOT DISTINCT FROM %s::timestamptz
-                 FROM heal.schema_snapshots
-                WHERE target_db = %s AND taken_at < %s::timestamptz
-                  AND taken_at <= %s::timestamptz - make_interval(secs => %s)
-                ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1""",
-            (snap.stats_reset, target_db, snap.taken_at, snap.taken_at, float(window_s))).fetchone()
-        if row is None or not row[2]:
-            why = ("the statistics were reset after the newest snapshot old enough" if row is not None
-                   else None)
-            if fallback is not None:
-                base = fallback
-            else:
-                oldest = conn.execute("SELECT min(taken_at) FROM heal.schema_snapshots WHERE target_db = %s",
-                                      (target_db,)).fetchone()[0]
-                return _no_baseline(snap, window_s, why, oldest)
+        if window_s <= 0:
+            # W = 0 (no observation wait, the demo): the epoch start — everything the counters hold; the
+            # previous snapshot would make a window of one schedule tick (5 minutes)
+            base = fallback
         else:
-            sid, taken = int(row[0]), _ts(row[1])
-            tables = {(s, t): tuple(int(x or 0) for x in vals) for s, t, *vals in conn.execute(
-                """SELECT e->>'schema', e->>'name', (e->>'seq_scan')::bigint, (e->>'idx_scan')::bigint,
-                          (e->>'n_tup_ins')::bigint, (e->>'n_tup_upd')::bigint, (e->>'n_tup_del')::bigint
-                     FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'tables') e
-                    WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
-            indexes = {(s, i): int(n or 0) for s, i, n in conn.execute(
-                """SELECT e->>'schema', e->>'name', (e->>'idx_scan')::bigint
-                     FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'indexes') e
-                    WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
-            base = UsageBaseline("snapshot", taken, now, window_s, tables=tables, indexes=indexes, snapshot_id=sid)
+            row = conn.execute(
+                """SELECT snapshot_id, taken_at, stats_reset IS NOT DISTINCT FROM %s::timestamptz
+                     FROM heal.schema_snapshots
+                    WHERE target_db = %s AND taken_at < %s::timestamptz
+                      AND taken_at <= %s::timestamptz - make_interval(secs => %s)
+                    ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1""",
+                (snap.stats_reset, target_db, snap.taken_at, snap.taken_at, float(window_s))).fetchone()
+            if row is None or not row[2]:
+                why = ("the statistics were reset after the newest snapshot old enough" if row is not None
+                       else None)
+                if fallback is not None:
+                    base = fallback
+                else:
+                    oldest = conn.execute("SELECT min(taken_at) FROM heal.schema_snapshots WHERE target_db = %s",
+                                          (target_db,)).fetchone()[0]
+                    return _no_baseline(snap, window_s, why, oldest)
+            else:
+                sid, taken = int(row[0]), _ts(row[1])
+                tables = {(s, t): tuple(int(x or 0) for x in vals) for s, t, *vals in conn.execute(
+                    """SELECT e->>'schema', e->>'name', (e->>'seq_scan')::bigint, (e->>'idx_scan')::bigint,
+                              (e->>'n_tup_ins')::bigint, (e->>'n_tup_upd')::bigint, (e->>'n_tup_del')::bigint
+                         FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'tables') e
+                        WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
+                indexes = {(s, i): int(n or 0) for s, i, n in conn.execute(
+                    """SELECT e->>'schema', e->>'name', (e->>'idx_scan')::bigint
+                         FROM heal.schema_snapshots s, jsonb_array_elements(s.snapshot->'indexes') e
+                        WHERE s.snapshot_id = %s""", (sid,)).fetchall()}
+                base = UsageBaseline("snapshot", taken, now, window_s, tables=tables, indexes=indexes,
+                                     snapshot_id=sid)
         if has[1]:
             for s, t, ix, q, i in conn.execute(
                     """SELECT schema_name, table_name, index_name, sum(seq_scan), sum(idx_scan) FROM heal.own_reads

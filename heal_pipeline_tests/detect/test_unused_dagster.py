@@ -33,7 +33,7 @@ def test_PG006_heal_scan_runs_keep_unused_tables_open(fresh_dsn, tmp_path, monke
     monkeypatch.setenv("HEAL_DATABASE_URL", fresh_dsn)
     monkeypatch.setenv("HEAL_TARGET_NAME", "u")
     monkeypatch.setenv("HEAL_SOURCE_DIRS", str(src))
-    monkeypatch.setenv("HEAL_OBSERVATION_WINDOW", "0")
+    monkeypatch.setenv("HEAL_OBSERVATION_WINDOW", "1s")  # > 0: each run's baseline is the previous snapshot
     monkeypatch.setenv("HEAL_HOME", str(tmp_path / "home"))
     for var in ("HEAL_STORE_URL", "HEAL_MIGRATIONS_DIRS", "HEAL_QUERY_LOG", "HEAL_FLEET"):
         monkeypatch.delenv(var, raising=False)
@@ -53,8 +53,8 @@ def test_PG006_heal_scan_runs_keep_unused_tables_open(fresh_dsn, tmp_path, monke
         resolved = conn.execute("SELECT count(*) FROM heal.issues WHERE issue_type = 'unused_table'"
                                 " AND status <> 'open'").fetchone()[0]
         scans = conn.execute("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'old_orders'").fetchone()[0]
-    # run 1: the baseline is the epoch start (window 0, never reset): the setup's INSERTs are growth;
-    # runs 2 and 3: the previous snapshot is the baseline, only heal's own reads grew — never resolved
+    # run 1: no snapshot 1 s old and stats_reset unknown: not checked; runs 2 and 3: the previous
+    # snapshot is the baseline and only heal's own reads grew since — reported, never resolved
     assert history == [(t, ["open"] * 2) for t in ("c2", "customers", "old_log", "old_orders", "p2")]
     assert resolved == 0
     assert sources == {"detect", "plan"} and sampled >= 2 and measured >= 1
