@@ -298,7 +298,11 @@ def main() -> None:
                            and ((i.evidence.get("relationship") or {}).get("containment") or 0) < 0.9)}
         old_dups = {key(i.issue_type, lambda f, i=i: getattr(i, f)) for i in out.result.issues
                     if i.issue_type == "duplicate_index" and not i.evidence.get("unique")}
+        old_unsafe = {("unsafe_sql", f.file, f.line) for f in out.code.findings if f.kind == "unsafe_sql"}
         print("pre-issue-12 rules on the same estate (baseline) vs now:")
+        p_unsafe = {k for k in planted if k[0] == "unsafe_sql"}
+        print(f"  {'unsafe_sql':<22} precision {len(old_unsafe & p_unsafe) / max(len(old_unsafe), 1):.1%} → "
+              f"{sc['unsafe_sql']['precision']:.1%} ({len(old_unsafe - p_unsafe)} quoted identifiers no longer reported)")
         for t, old in (("unused_table", old_unused), ("orphaned_rows", old_orphans), ("duplicate_index", old_dups)):
             p = {k for k in planted if k[0] == t}
             r_old = len(old & p) / len(p) if p else 0
