@@ -89,6 +89,10 @@ class DetectContext:
             try:
                 self._count_own_reads(conn)
                 conn.rollback()
+                if self.own_reads:
+                    from .usage import flush_own_stats  # noqa: PLC0415
+
+                    flush_own_stats(conn)
             finally:
                 conn.close()
 

@@ -143,6 +143,20 @@ def own_reads_of_transaction(conn: psycopg.Connection) -> list[tuple[tuple, int,
             + [((s, t, ix), 0, int(n)) for s, t, ix, n in idx])
 
 
+def flush_own_stats(conn: psycopg.Connection) -> None:
+    """Make this session's counters visible now, not when it disconnects (asynchronously): the ledger
+    written right after must never precede the scans it accounts for in the next snapshot."""
+    try:
+        conn.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+; EXECUTE granted to PUBLIC
+        if not conn.autocommit:
+            conn.rollback()  # the flush happens as the backend goes idle outside a transaction
+    except psycopg.Error:
+        try:
+            conn.rollback()
+        except psycopg.Error:
+            pass
+
+
 def record_own_reads(conn: psycopg.Connection, target_db: str, run_id: str | None, source: str,
                      reads: dict) -> int:
     """Append heal's own scans to the ledger (inside the caller's transaction)."""

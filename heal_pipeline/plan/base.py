@@ -82,9 +82,15 @@ class PlanContext:
             kwargs["thresholds"] = Thresholds.from_policy(kwargs["policy"])
         conn = connect(dsn, purpose="target database", autocommit=True,
                        options="-c default_transaction_read_only=on")
+        ctx = None
         try:
-            yield cls(conn=conn, **kwargs)
+            ctx = cls(conn=conn, **kwargs)
+            yield ctx
         finally:
+            if ctx is not None and ctx.own_reads:  # counters visible before fix_plan writes the ledger
+                from ..detect.usage import flush_own_stats  # noqa: PLC0415
+
+                flush_own_stats(conn)
             conn.close()
 
     # ---- measuring -------------------------------------------------------------------
