@@ -421,6 +421,18 @@ class ParamBinding:
     name: str | None = None  # placeholder name for named styles (%(x)s, :x), else None
 
 
+@dataclass(frozen=True)
+class DdlTarget:
+    """A relation a code statement creates or drops: a definition in code, never a reference."""
+
+    action: str  # create | drop
+    kind: str  # table | view | matview
+    schema: str | None
+    name: str
+    temporary: bool = False  # CREATE TEMP TABLE / pg_temp.x: session-local, never in a snapshot
+    conditional: bool = False  # IF NOT EXISTS / IF EXISTS / OR REPLACE
+
+
 @dataclass
 class SqlStatement:
     file: str  # path relative to the scanned root (posix)
@@ -442,6 +454,9 @@ class SqlStatement:
     dynamic: bool = False  # text composed from runtime values (unsafe_sql)
     in_loop: bool = False  # executed inside a loop over another query's rows (query_in_loop)
     language: str = "python"
+    ddl: list[DdlTarget] = field(default_factory=list)  # relations it creates / drops (not in ``tables``)
+    # the SQL dialect the code attributes the statement to (``if db.is_sqlite:`` branch), None = the target's
+    dialect: str | None = None
 
     @property
     def statement_id(self) -> str:
@@ -474,6 +489,9 @@ class CodeScan:
     statements: list[SqlStatement] = field(default_factory=list)
     findings: list[CodeFinding] = field(default_factory=list)
     seconds: float = 0.0
+    # statements the code attributes to another SQL dialect than the target's (``if db.is_sqlite:``
+    # branches on a PostgreSQL target): kept for the record, never used for the target's findings
+    other_dialects: list[SqlStatement] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------

@@ -138,9 +138,11 @@ def save_code_scan(conn: psycopg.Connection, target_db: str, scan: Any, run_id: 
         with conn.cursor() as cur:
             with cur.copy("COPY heal.code_statements (target_db, run_id, statement_id, file, line, col,"
                           " call, source_kind, function_name, statement_kind, sql, tables, columns,"
-                          " joins, casts, params, parse_error, dynamic, in_loop) FROM STDIN") as cp:
+                          " joins, casts, params, parse_error, dynamic, in_loop, ddl, dialect, other_dialect)"
+                          " FROM STDIN") as cp:
                 seen: set[str] = set()
-                for s in scan.statements:
+                others = getattr(scan, "other_dialects", None) or []
+                for s, other in [(s, False) for s in scan.statements] + [(s, True) for s in others]:
                     sid = s.statement_id
                     if sid in seen:
                         continue
@@ -149,7 +151,8 @@ def save_code_scan(conn: psycopg.Connection, target_db: str, scan: Any, run_id: 
                                   s.function, s.statement_kind, s.sql,
                                   *(json.dumps([dataclasses.asdict(x) for x in getattr(s, k)])
                                     for k in ("tables", "columns", "joins", "casts", "params")),
-                                  s.parse_error, s.dynamic, s.in_loop))
+                                  s.parse_error, s.dynamic, s.in_loop,
+                                  json.dumps([dataclasses.asdict(x) for x in s.ddl]), s.dialect, other))
             with cur.copy("COPY heal.code_findings (target_db, run_id, kind, file, line, col, detail,"
                           " schema_name, table_name, column_name, function_name, evidence) FROM STDIN") as cp:
                 for f in scan.findings:
@@ -260,7 +263,7 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
 
     srows = conn.execute(
         "SELECT file, line, col, call, sql, source_kind, function_name, statement_kind, tables, columns,"
-        " joins, casts, params, parse_error, dynamic, in_loop FROM heal.code_statements"
+        " joins, casts, params, parse_error, dynamic, in_loop, ddl, dialect, other_dialect FROM heal.code_statements"
         " WHERE target_db = %s ORDER BY file, line, col", (target_db,)).fetchall()
     frows = conn.execute(
         "SELECT kind, file, line, col, detail, schema_name, table_name, column_name, function_name,"
@@ -274,14 +277,14 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
     scan = model.CodeScan(roots=list(last[0]), files_scanned=last[1], files_parsed=last[2],
                           files_cached=last[3], files_skipped=last[4], seconds=last[5] or 0.0)
     for (file, line, col, call, sql_text, kind, fn, skind, tables, columns, joins, casts, params,
-         perr, dynamic, in_loop) in srows:
-        scan.statements.append(model.SqlStatement(
+         perr, dynamic, in_loop, ddl, dialect, other) in srows:
+        (scan.other_dialects if other else scan.statements).append(model.SqlStatement(
             file=file, line=line, col=col, call=call, sql=sql_text, source_kind=kind, function=fn,
             statement_kind=skind,
             tables=[model.TableRef(**x) for x in tables], columns=[model.ColumnRef(**x) for x in columns],
             joins=[model.JoinPredicate(**x) for x in joins], casts=[model.SqlCast(**x) for x in casts],
             params=[model.ParamBinding(**x) for x in params], parse_error=perr, dynamic=dynamic,
-            in_loop=in_loop))
+            in_loop=in_loop, ddl=[model.DdlTarget(**x) for x in ddl], dialect=dialect))
     for kind, file, line, col, detail, schema, table, column, fn, evidence in frows:
         scan.findings.append(model.CodeFinding(kind=kind, file=file, line=line, col=col, detail=detail,
                                                schema=schema, table=table, column=column, function=fn,

@@ -87,7 +87,7 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
         source_kind=site.get("kind") or "literal", function=fn,
         statement_kind=facts.statement_kind, tables=list(facts.tables), columns=list(facts.columns),
         joins=list(facts.joins), casts=list(facts.casts), params=list(facts.params),
-        functions_called=list(facts.functions_called), ctes=list(facts.ctes),
+        functions_called=list(facts.functions_called), ctes=list(facts.ctes), ddl=list(facts.ddl),
         parse_error=facts.parse_error, dynamic=dynamic, in_loop=site.get("loop") is not None,
         language=language,
     )

@@ -319,6 +319,8 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
                 s = name
             elif p[1] == "literal":
                 s = f"'{name}'"
+            elif _glued(before, parts, p):
+                s = name  # part of one identifier: f"FROM events_{suffix}", f"{prefix}_users"
             elif _IDENT_TAIL.search(before) or _after_is_dot(parts, p):
                 s = name
             elif _VALUE_TAIL.search(before):
@@ -340,6 +342,17 @@ def _ends_clause(before: str) -> bool:
     if tok[0].isalpha() or tok[0] == "_":
         return tok.lower() not in _KEYWORDS
     return tok.isdigit() or tok in (")", "'", '"')
+
+
+def _glued(before: str, parts: list[Part], p: Part) -> bool:
+    """Is the hole written against an identifier character (no space between)?"""
+    if before[-1:].isalnum() or before[-1:] == "_":
+        return True
+    i = next(i for i, q in enumerate(parts) if q is p)
+    if i + 1 < len(parts) and parts[i + 1][0] == "t":
+        nxt = parts[i + 1][1][:1]
+        return nxt.isalnum() or nxt == "_"
+    return False
 
 
 def _after_is_dot(parts: list[Part], p: Part) -> bool:

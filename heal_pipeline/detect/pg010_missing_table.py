@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..codescan.sql import HOLE_PREFIX
 from ..model import Issue
 from .base import Check, DetectContext, register
 from .coderefs import resolver
@@ -19,6 +20,50 @@ def migration_defs(ctx: DetectContext):
             ctx.not_checked("migrations", f"{p['file']}: {p['reason']}")
         return defs
     return ctx.memo("migrations", build)
+
+
+def code_definitions(ctx: DetectContext) -> dict:
+    """Relations the application's own SQL creates: name -> [(statement, DdlTarget)], first first.
+
+    ``CREATE TABLE``/``VIEW``/``… AS``/``SELECT … INTO`` in code is a *definition* (like a migration),
+    never a reference; a temporary one is session-local and can never be in a snapshot."""
+    def build():
+        out: dict[str, list] = {}
+        for st in (ctx.code.statements if ctx.code is not None else ()):
+            for d in getattr(st, "ddl", None) or ():
+                if d.action == "create":
+                    out.setdefault(d.name, []).append((st, d))
+        return out
+    return ctx.memo("code_definitions", build)
+
+
+def _code_definition(defs: dict, schema: str, table: str, default_schema: str):
+    """The first non-temporary definition in code of ``schema.table``: (statement, target) or None."""
+    for st, d in defs.get(table, ()):
+        if not d.temporary and (d.schema or default_schema) == schema:
+            return st, d
+    return None
+
+
+def _created_temp(defs: dict, ref_schema: str | None, name: str) -> bool:
+    return ref_schema in (None, "pg_temp") and any(d.temporary for _st, d in defs.get(name, ()))
+
+
+def _single_create(sql: str, table: str) -> str | None:
+    """The ``CREATE TABLE`` of ``table`` cut out of a (possibly multi-statement) code SQL text."""
+    from pglast import ast as pg_ast, parse_sql  # noqa: PLC0415
+    from pglast.parser import ParseError  # noqa: PLC0415
+
+    try:
+        stmts = parse_sql(sql)
+    except ParseError:
+        return None
+    for raw in stmts:
+        if isinstance(raw.stmt, pg_ast.CreateStmt) and raw.stmt.relation.relname == table \
+                and raw.stmt.relation.relpersistence != "t":
+            start = raw.stmt_location or 0
+            return sql[start:start + (raw.stmt_len or len(sql) - start)].strip()
+    return None
 
 
 def failed_references(ctx: DetectContext) -> list[dict]:
@@ -66,6 +111,7 @@ class MissingTable(Check):
     def detect(self, ctx: DetectContext) -> Iterable[Issue]:
         r = resolver(ctx)
         missing: dict[tuple[str, str], dict] = {}
+        in_code = code_definitions(ctx)
         if ctx.code is None:
             ctx.not_checked("missing_table", "code not scanned")
         else:
@@ -75,6 +121,10 @@ class MissingTable(Check):
                 for t in st.tables:
                     if r.ignorable(t.schema, t.name) or r.table(t.schema, t.name) is not None:
                         continue
+                    if HOLE_PREFIX in t.name or HOLE_PREFIX in (t.schema or ""):
+                        continue  # a name composed at run time (f"{schema}.users"): unknowable
+                    if _created_temp(in_code, t.schema, t.name):
+                        continue  # a temporary table the code creates: session-local
                     key = r.expected(t.schema, t.name)
                     m = missing.setdefault(key, {"references": [], "columns": {}})
                     if len(m["references"]) < MAX_REFS:
@@ -98,21 +148,40 @@ class MissingTable(Check):
             m["references"].append({"sqlstate": ref["sqlstate"], "count": ref["count"],
                                     "statement": ref["statement"]})
         defs = migration_defs(ctx) if missing else []
+        default = ctx.thresholds.search_path[0]
         for (schema, table), m in sorted(missing.items()):
-            d = find_table(defs, schema, table, ctx.thresholds.search_path[0])
+            d = find_table(defs, schema, table, default)
             mig = {"file": d.file, "line": d.line, "sql": d.sql} if d else None
+            coded = _code_definition(in_code, schema, table, default)
+            code_def = None
+            if coded is not None:
+                cst, target = coded
+                code_def = {"file": cst.file, "line": cst.line, "kind": target.kind, "sql": cst.sql[:2000],
+                            "conditional": target.conditional}
+                one = _single_create(cst.sql, table) if target.kind == "table" and not cst.dynamic else None
+                if mig is None and one is not None:
+                    # the code's own CREATE TABLE is the definition a fix can use (like a migration's)
+                    mig = {"file": cst.file, "line": cst.line, "sql": one, "source": "code"}
             n = len(m["references"])
             where = ", ".join(f"{x['file']}:{x['line']}" for x in m["references"][:3] if "file" in x)
+            if d:
+                reason = f"it is defined in migration {d.file}:{d.line}"
+            elif code_def:
+                reason = (f"it is defined in code at {code_def['file']}:{code_def['line']} "
+                          f"(CREATE {target.kind.upper()}{' IF NOT EXISTS' if target.conditional else ''}"
+                          ", not run on this database yet)")
+            else:
+                reason = "no migration defines it (a definition can be inferred from the code)"
+            ev = {"references": m["references"],
+                  "columns": [{"name": k, "type": v} for k, v in m["columns"].items()],
+                  "migration": mig}
+            if code_def:
+                ev["defined_in_code"] = code_def
             yield ctx.issue(
                 "missing_table", self.severity,
                 f"table {schema}.{table} is used by the application ({n} reference(s)"
-                f"{': ' + where if where else ''}) but does not exist; "
-                + (f"it is defined in migration {d.file}:{d.line}" if d else
-                   "no migration defines it (a definition can be inferred from the code)"),
-                schema_name=schema, table_name=table,
-                evidence={"references": m["references"],
-                          "columns": [{"name": k, "type": v} for k, v in m["columns"].items()],
-                          "migration": mig})
+                f"{': ' + where if where else ''}) but does not exist; " + reason,
+                schema_name=schema, table_name=table, evidence=ev)
 
 
 @register
