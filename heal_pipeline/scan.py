@@ -33,7 +33,8 @@ def scan_code(target: Target, *, cache_dir: Path | None = None) -> CodeScan | No
     missing = [str(p) for p in target.source_dirs if not Path(p).is_dir()]
     if missing:
         raise HealError(f"HEAL_SOURCE_DIRS: not a directory: {', '.join(missing)}")
-    return scan(list(target.source_dirs), cache_dir=cache_dir)
+    return scan(list(target.source_dirs), cache_dir=cache_dir,
+                dialect="sqlite" if is_sqlite_url(target.dsn) else "postgresql")
 
 
 def thresholds_for(target: Target) -> Thresholds:

@@ -33,6 +33,7 @@ import tokenize
 from typing import Any
 
 from heal_pipeline.codescan import template as T
+from heal_pipeline.codescan.dialect import branch_dialects
 
 DEFAULT_CALL_NAMES: frozenset[str] = frozenset({
     "execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchone", "fetchall",
@@ -163,13 +164,14 @@ class _Scope:
 
 
 class _Site:
-    __slots__ = ("call", "scope", "loop", "name")
+    __slots__ = ("call", "scope", "loop", "name", "dialect")
 
-    def __init__(self, call, scope, loop, name):
+    def __init__(self, call, scope, loop, name, dialect=None):
         self.call = call
         self.scope = scope
         self.loop = loop
         self.name = name
+        self.dialect = dialect  # see dialect.py: the engine the enclosing branch is written for
 
 
 # --------------------------------------------------------------------------------------
@@ -196,6 +198,7 @@ class _Extractor:
         self.consumed: set[int] = set()  # ids of text() calls used by an enclosing site
         self.module = _Scope("module", "", "", None)
         self.reason: str | None = None
+        self.dialect: str | None = None  # of the branch being walked (``if db.is_sqlite:``)
 
     @property
     def lines(self) -> list[str]:
@@ -243,8 +246,16 @@ class _Extractor:
         return record
 
     def body(self, stmts, scope: _Scope, loop) -> None:
+        outer = self.dialect
         for st in stmts:
             self.stmt(st, scope, loop)
+            if type(st) is ast.If and not st.orelse and st.body and \
+                    type(st.body[-1]) in (ast.Return, ast.Raise, ast.Continue, ast.Break):
+                # a guard: ``if not db.is_sqlite: return …`` — the rest of the block is the else
+                no = branch_dialects(st.test)[1]
+                if no is not None:
+                    self.dialect = no
+        self.dialect = outer
 
     def stmt(self, node, scope: _Scope, loop) -> None:
         t = type(node)
@@ -286,7 +297,16 @@ class _Extractor:
                 inner = node.lineno
             self.body(node.body, scope, inner)
             self.body(node.orelse, scope, loop)
-        elif t in (ast.If, ast.While):
+        elif t is ast.If:
+            self.expr(node.test, scope, loop)
+            outer = self.dialect
+            yes, no = branch_dialects(node.test)
+            self.dialect = yes or outer
+            self.body(node.body, scope, loop)
+            self.dialect = no or outer
+            self.body(node.orelse, scope, loop)
+            self.dialect = outer
+        elif t is ast.While:
             self.expr(node.test, scope, loop)
             self.body(node.body, scope, loop)
             self.body(node.orelse, scope, loop)
@@ -409,12 +429,12 @@ class _Extractor:
                 if type(f) is ast.Attribute:
                     name = f.attr
                     if name in self.names:
-                        self.sites.append(_Site(n, scope, loop, name))
+                        self.sites.append(_Site(n, scope, loop, name, self.dialect))
                         if type(f.value) is ast.Name:
                             scope.executed.setdefault(f.value.id, (n.lineno, n.col_offset))
                 elif type(f) is ast.Name and f.id in self.names.exact and f.id != "copy":
                     # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
-                    self.sites.append(_Site(n, scope, loop, f.id))
+                    self.sites.append(_Site(n, scope, loop, f.id, self.dialect))
                 stack.extend(reversed(n.args))
                 stack.extend(k.value for k in n.keywords)
                 stack.append(f)
@@ -626,6 +646,8 @@ class _Extractor:
                                   f"{scope.name!r} to the scanner's call names to trace its callers")
             return out
         out = dict(base)
+        if cand.dialect is not None:
+            out["dialect"] = cand.dialect
         out["kind"] = kind
         out["parts"] = parts
         out["hint"] = hint
@@ -782,10 +804,14 @@ class _Extractor:
         if t is ast.Attribute:
             return self.resolve_attribute(node, scope, pos, seen, depth)
         if t is ast.IfExp:
-            a = self.resolve(node.body, scope, pos, seen, depth + 1)
+            # "... ?" if db.is_sqlite else "... $1": the branch that is not another engine's first
+            first, second = node.body, node.orelse
+            if branch_dialects(node.test)[0] not in (None, "postgresql"):
+                first, second = second, first
+            a = self.resolve(first, scope, pos, seen, depth + 1)
             if a is not None:
                 return a
-            return self.resolve(node.orelse, scope, pos, seen, depth + 1)
+            return self.resolve(second, scope, pos, seen, depth + 1)
         if t is ast.Subscript:
             return self.resolve_subscript(node, scope, pos, seen, depth)
         if t is ast.Await:

@@ -34,7 +34,8 @@ from typing import Any, Iterable
 
 from heal_pipeline.codescan import javascript as JS
 from heal_pipeline.codescan import template as T
-from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
+from heal_pipeline.codescan.assemble import (analysis_key, analyze_parts, finalize, foreign_dialect,
+                                             helper_findings)
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
 from heal_pipeline.model import CodeFinding, CodeScan, SqlStatement
 
@@ -357,7 +358,7 @@ def _walk(root_i: int, root: Path, exclude: _Exclude, skipped: list[CodeFinding]
 def scan(roots: list[Path] | Iterable[Path | str], *, cache_dir: Path | None = None,
          exclude: Iterable[str] = DEFAULT_EXCLUDE, call_names: set[str] | None = None,
          workers: int | None = None, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-         parallel_threshold: int = PARALLEL_THRESHOLD) -> CodeScan:
+         parallel_threshold: int = PARALLEL_THRESHOLD, dialect: str = "postgresql") -> CodeScan:
     """Scan Python source roots for the SQL they run. Never raises on bad input.
 
     ``roots``: directories (or single files); result paths are relative to the root they
@@ -366,21 +367,22 @@ def scan(roots: list[Path] | Iterable[Path | str], *, cache_dir: Path | None = N
     execute-like method names (``copy_*`` style prefixes allowed; default
     :data:`DEFAULT_CALL_NAMES`). ``workers``: processes for cache misses above
     ``parallel_threshold`` files (default: all cores). Files above ``max_file_bytes`` are
-    skipped.
+    skipped. ``dialect``: the target's engine; statements the code attributes to another one
+    (``if db.is_sqlite:`` branches) go to ``other_dialects``, with no engine-specific findings.
     """
     t0 = time.perf_counter()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the scan allocates many small, long-lived objects: GC passes cost ~40 %
     try:
         return _scan(t0, [Path(r) for r in roots], cache_dir, tuple(exclude), call_names,
-                     workers, max_file_bytes, parallel_threshold)
+                     workers, max_file_bytes, parallel_threshold, dialect)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], call_names,
-          workers, max_file_bytes: int, parallel_threshold: int) -> CodeScan:
+          workers, max_file_bytes: int, parallel_threshold: int, dialect: str = "postgresql") -> CodeScan:
     names = CallNames(set(call_names) if call_names is not None else None)
     js_names = JS.JsNames(set(call_names) if call_names is not None else None)
     result = CodeScan(roots=[r.as_posix() for r in roots])
@@ -455,7 +457,7 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         result.files_parsed = len(misses)
         new_rows = [(f.key, json.dumps(f.record, separators=(",", ":"), ensure_ascii=False))
                     for f in misses if f.key]
-        post = _PostPass(files, names, cache, js_names)
+        post = _PostPass(files, names, cache, js_names, dialect)
         statements, findings = post.run()
         result.files_parsed += len(post.lazy_parsed - {id(f) for f in misses})
         new_rows.extend(post.updated_rows)
@@ -474,6 +476,9 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         cache.close()
     result.files_skipped = sum(1 for x in findings if x.kind == "skipped_file")
     statements.sort(key=lambda s: (s.file, s.line, s.col, s.call, s.sql))
+    result.other_dialects = [s for s in statements if foreign_dialect(s.dialect, dialect)]
+    if result.other_dialects:
+        statements = [s for s in statements if not foreign_dialect(s.dialect, dialect)]
     findings = _dedupe(findings)
     findings.sort(key=lambda x: (x.file, x.line, x.col, x.kind, x.detail))
     result.statements = statements
@@ -549,8 +554,10 @@ def _process_parallel(misses: list[_File], names: CallNames, n_workers: int) -> 
 
 
 class _PostPass:
-    def __init__(self, files: list[_File], names: CallNames, cache: _Cache, js_names=None):
+    def __init__(self, files: list[_File], names: CallNames, cache: _Cache, js_names=None,
+                 dialect: str = "postgresql"):
         self.js_names = js_names
+        self.dialect = dialect
         self.files = files
         self.names = names
         self.cache = cache
@@ -599,7 +606,8 @@ class _PostPass:
                     analysis = self.analysis(parts, site["hint"])
                 try:
                     done = finalize(site, f.rel, analysis, "python",
-                                    helper_of=lambda item, f=f: self.helper(item, f))
+                                    helper_of=lambda item, f=f: self.helper(item, f),
+                                    target_dialect=self.dialect)
                     if done is None:
                         continue
                     stmt, fnd, use = done

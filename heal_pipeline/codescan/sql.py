@@ -226,6 +226,10 @@ def to_parseable(sql: str, hint: str | None = None
                 i = replace(i, m.end(), slot(m.group(1)))
                 continue
         if ch == "?" and hint == "qmark":
+            nxt = sql[i + 1:i + 2]
+            if nxt in ("|", "&") or sql[i + 1:].lstrip()[:1] == "'":
+                i += 1  # jsonb ``?|`` / ``?&`` / ``data ? 'key'``: an operator, not a placeholder
+                continue
             n += 1
             style = "qmark"
             i = replace(i, i + 1, f"${n}")

@@ -120,3 +120,73 @@ def test_item3_fail_table_defined_in_code_is_missing_with_its_definition(fresh_d
     assert mig["source"] == "code" and mig["sql"].startswith("CREATE TABLE IF NOT EXISTS job_locks")
     assert "CREATE INDEX" not in mig["sql"]  # only the table's own statement: a fix can run it
     assert "defined in code at jobs.py:11" in issue.detail
+
+
+# --- item 4: placeholder styles and dialect branches ----------------------------------------
+
+def test_item4_qmark_and_named_placeholders_are_rewritten_not_unparsed(fresh_dsn, tmp_path):
+    code, res = detect(fresh_dsn, tmp_path, "CREATE TABLE users (id int PRIMARY KEY, email text, tags jsonb);", {
+        "app.py": '''
+            def f(cur, uid, email):
+                cur.execute("SELECT id FROM users WHERE email = ? AND id = ?", (email, uid))
+                cur.execute("UPDATE users SET email = :email WHERE id = :uid", {"email": email, "uid": uid})
+                cur.execute("SELECT id FROM users WHERE tags ? 'vip' AND tags ?| array['a'] AND id = ?", (uid,))
+                cur.execute("SELECT u.nickname FROM users u WHERE u.id = ?", (uid,))
+                cur.execute("SELEC id FROM users WHERE id = ?", (uid,))
+        '''})
+    # parsed, so the missing column behind a qmark statement is found; real syntax errors stay
+    assert {_key(i) for i in res.issues} == {("missing_column", "public", "users", "nickname"),
+                                             ("unparsed_sql", "app.py", 6)}
+    s2, s3, s4 = (next(s for s in code.statements if s.line == n) for n in (2, 3, 4))
+    assert [(p.index, p.style, p.column) for p in s2.params] == [(1, "qmark", "email"), (2, "qmark", "id")]
+    assert {(p.index, p.name, p.column) for p in s3.params} == {(1, "email", "email"), (2, "uid", "id")}
+    assert [(p.index, p.column) for p in s4.params] == [(1, "id")]  # jsonb ? / ?| are operators
+
+
+def test_item4_sqlite_branches_produce_no_postgresql_findings(fresh_dsn, tmp_path):
+    code, res = detect(fresh_dsn, tmp_path, "CREATE TABLE users (id int PRIMARY KEY, email text);", {
+        "repo.py": '''
+            def upsert(db, uid, email):
+                if db.is_sqlite:
+                    db.execute("INSERT OR REPLACE INTO users (id, email) VALUES (?, ?)", (uid, email))
+                    db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                    db.execute("SELECT id FROM users WHERE CAST(id AS TEXT) = ?", (str(uid),))
+                else:
+                    db.execute("INSERT INTO users (id, email) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE"
+                               " SET email = EXCLUDED.email", uid, email)
+
+            def count(db, engine):
+                if engine.dialect.name != "sqlite":
+                    return db.execute("SELECT count(*) FROM user_archive")  # PostgreSQL: really missing
+                return db.execute("SELECT count(*) FROM users_fts")
+
+            def by_email(db, email):
+                q = "SELECT id FROM users WHERE email = ? COLLATE NOCASE" if db.is_sqlite else \\
+                    "SELECT id FROM users WHERE lower(email) = lower($1)"
+                return db.fetchval(q, email)
+        '''})
+    assert {_key(i) for i in res.issues} == {("missing_table", "public", "user_archive")}
+    by_line = {s.line: s for s in code.statements}
+    assert sorted(by_line) == [7, 12, 18]
+    assert "lower($1)" in by_line[18].sql and by_line[18].dialect is None
+    other = {s.line: s.dialect for s in code.other_dialects}
+    assert other == {3: "sqlite", 4: "sqlite", 5: "sqlite", 13: "sqlite"}
+    # the same tree scanned for a SQLite target: the branches swap roles
+    lite = scan([tmp_path / "src"], dialect="sqlite")
+    assert sorted(s.line for s in lite.statements) == [3, 4, 5, 7, 12, 13, 18]
+
+
+def test_item4_postgresql_branch_else_is_another_engine(tmp_path):
+    from heal_pipeline.codescan.dialect import branch_dialects
+    import ast
+
+    def of(src):
+        return branch_dialects(ast.parse(src, mode="eval").body)
+
+    assert of("db.is_sqlite") == ("sqlite", None)
+    assert of("not db.is_sqlite") == (None, "sqlite")
+    assert of("settings.DATABASE_URL.startswith('sqlite')") == ("sqlite", None)
+    assert of("engine.name == 'postgresql'") == ("postgresql", "other")
+    assert of("engine.name in ('mysql', 'mariadb')") == ("mysql", None)
+    assert of("USE_ASYNCPG") == (None, None)  # a driver, not an engine
+    assert of("db.is_sqlite or db.is_postgres") == (None, None)  # two engines: nothing attributed
