@@ -8,7 +8,7 @@ from ..codescan.sql import HOLE_PREFIX
 from ..model import Issue
 from .base import Check, DetectContext, register
 from .coderefs import resolver
-from .migrations import find_column, find_table, scan_migrations
+from .migrations import find_column, find_table, refused_fks, scan_migrations
 
 MAX_REFS = 20
 
@@ -66,6 +66,19 @@ def _single_create(sql: str, table: str) -> str | None:
     return None
 
 
+def _ref_types(ctx: DetectContext):
+    """(schema, table, column) -> the column's type in the database; column None -> its PK columns."""
+    snap = ctx.snapshot
+    types = {(c.schema, c.table, c.name): c.data_type for c in snap.columns}
+    pks = {(c.schema, c.table): tuple(c.columns) for c in snap.constraints if c.kind == "primary_key"}
+
+    def get(schema: str, table: str, column: str | None):
+        if column is None:
+            return pks.get((schema, table))
+        return types.get((schema, table, column))
+    return get
+
+
 def failed_references(ctx: DetectContext) -> list[dict]:
     """Missing objects diagnosed from failed queries (42P01 / 42703), via the log module."""
     def build():
@@ -88,9 +101,14 @@ class MissingTable(Check):
     """A table the application's SQL (or a failed query) uses that does not exist in the database.
 
     CTE names, aliases, set-returning functions, system catalogs (``pg_*``, ``information_schema``)
-    and schemas heal does not examine are never reported. The fix creates the table from the
-    project's migration files when a ``CREATE TABLE`` exists there, else from a definition inferred
-    from the code (flagged as inferred, approval required).
+    and schemas heal does not examine are never reported; neither are relations the code itself
+    creates or drops (its ``CREATE TABLE``/``VIEW``/``DROP … IF EXISTS`` are definitions, see
+    ``SqlStatement.ddl``), temporary tables the code creates, names composed at run time, nor SQL
+    the code attributes to another engine (``if db.is_sqlite:``). The fix creates the table from
+    the project's migration files when a ``CREATE TABLE`` exists there, else from the code's own
+    ``CREATE TABLE`` ("defined in code at file:line"), else from a definition inferred from the code
+    (flagged as inferred, approval required). A migration whose FK PostgreSQL refuses for its types
+    (42804) is named as the reason the table does not exist (``evidence.refused_fks``).
 
     Anti-pattern::
 
@@ -162,9 +180,18 @@ class MissingTable(Check):
                 if mig is None and one is not None:
                     # the code's own CREATE TABLE is the definition a fix can use (like a migration's)
                     mig = {"file": cst.file, "line": cst.line, "sql": one, "source": "code"}
+            refused = refused_fks(defs, d, _ref_types(ctx), default) if d else []
+            if refused:
+                mig["refused"] = refused  # running this definition fails again with 42804
             n = len(m["references"])
             where = ", ".join(f"{x['file']}:{x['line']}" for x in m["references"][:3] if "file" in x)
-            if d:
+            if refused:
+                reason = (f"migration {d.file}:{d.line} defines it, but PostgreSQL refuses that CREATE TABLE "
+                          "(42804, foreign key constraint cannot be implemented): "
+                          + "; ".join(f"{table}.{x['column']} ({x['type']}) references {x['references']} "
+                                      f"({x['referenced_type']})" for x in refused)
+                          + " — so the table was never created; fix the column types in the migration")
+            elif d:
                 reason = f"it is defined in migration {d.file}:{d.line}"
             elif code_def:
                 reason = (f"it is defined in code at {code_def['file']}:{code_def['line']} "
@@ -177,6 +204,8 @@ class MissingTable(Check):
                   "migration": mig}
             if code_def:
                 ev["defined_in_code"] = code_def
+            if refused:
+                ev["refused_fks"] = refused
             yield ctx.issue(
                 "missing_table", self.severity,
                 f"table {schema}.{table} is used by the application ({n} reference(s)"

@@ -190,3 +190,61 @@ def test_item4_postgresql_branch_else_is_another_engine(tmp_path):
     assert of("engine.name in ('mysql', 'mariadb')") == ("mysql", None)
     assert of("USE_ASYNCPG") == (None, None)  # a driver, not an engine
     assert of("db.is_sqlite or db.is_postgres") == (None, None)  # two engines: nothing attributed
+
+
+# --- item 10: a migration's FK PostgreSQL refuses -------------------------------------------
+
+def test_item10_fail_refused_fk_is_the_reason_the_table_is_missing(fresh_dsn, tmp_path):
+    _code, res = detect(fresh_dsn, tmp_path, """
+        CREATE TABLE users (id int PRIMARY KEY);
+        CREATE TABLE orgs (id uuid PRIMARY KEY);""", {
+        "app.py": '''
+            def f(cur, uid):
+                cur.execute("SELECT name FROM teams WHERE owner_id = %s", (uid,))
+                cur.execute("SELECT body FROM notes WHERE author_id = %s", (uid,))
+        '''}, migrations={
+        "0001_init.sql": "CREATE TABLE users (id int PRIMARY KEY);\nCREATE TABLE orgs (id uuid PRIMARY KEY);\n",
+        "0007_teams.sql": """
+            -- owner_id is text, users.id integer: PostgreSQL refuses the FK, the table never exists
+            CREATE TABLE teams (
+                id bigserial PRIMARY KEY,
+                name text NOT NULL,
+                owner_id text REFERENCES users,
+                org_id text,
+                FOREIGN KEY (org_id) REFERENCES orgs (id)
+            );""",
+        "0008_notes.sql": "CREATE TABLE notes (id bigint PRIMARY KEY, author_id bigint REFERENCES users (id),\n"
+                          "                    body text);\n",
+    }, only={"missing_table"})
+    by = {i.table_name: i for i in res.issues}
+    assert set(by) == {"teams", "notes"}
+    teams, notes = by["teams"], by["notes"]
+    assert [(x["column"], x["type"], x["references"], x["referenced_type"], x["file"], x["line"])
+            for x in teams.evidence["refused_fks"]] == [
+        ("owner_id", "text", "public.users.id", "integer", "0007_teams.sql", 2),
+        ("org_id", "text", "public.orgs.id", "uuid", "0007_teams.sql", 2)]
+    assert "0007_teams.sql:2" in teams.detail and "42804" in teams.detail
+    assert teams.evidence["migration"]["refused"] == teams.evidence["refused_fks"]
+    # bigint -> integer is a valid FK: the migration simply was not applied, nothing was refused
+    assert "refused_fks" not in notes.evidence and "refused" not in notes.evidence["migration"]
+    assert "it is defined in migration 0008_notes.sql:1" in notes.detail
+
+
+def test_item10_compatibility_rule_matches_the_server(fresh_dsn):
+    from heal_pipeline.detect.migrations import fk_compatible
+
+    pairs = [("text", "integer"), ("integer", "numeric"), ("numeric", "integer"), ("uuid", "text"),
+             ("varchar(20)", "text"), ("text", "char(3)"), ("bigint", "integer"), ("smallint", "bigint"),
+             ("date", "timestamptz"), ("timestamp", "timestamptz"), ("integer", "double precision"),
+             ("double precision", "integer"), ("numeric", "double precision"), ("double precision", "numeric"),
+             ("integer", "text"), ("boolean", "integer"), ("real", "double precision"), ("uuid", "uuid")]
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        for i, (fk, pk) in enumerate(pairs):
+            conn.execute(f"CREATE TABLE p{i} (id {pk} PRIMARY KEY)")
+            try:
+                conn.execute(f"CREATE TABLE c{i} (x {fk} REFERENCES p{i} (id))")
+                server = True
+            except psycopg.errors.DatatypeMismatch:
+                server = False
+            assert fk_compatible(fk, pk) is server, (fk, pk)
+    assert fk_compatible("public.mytype", "integer") is None  # unknown: never claimed refused
