@@ -174,7 +174,10 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
         if b.column:
             by_index.setdefault(b.index, []).append(b)
     names = {v: k for k, v in facts.param_names.items()}
-    for item in site.get("args") or ():
+    # placeholder numbers computed at run time (f"${idx}"): which argument is which $n is unknown,
+    # so no Python cast is bound to a column through them (a wrong column is worse than none)
+    args = () if _computed_numbers(parts) else (site.get("args") or ())
+    for item in args:
         key = item["key"]
         idx = names.get(key) if isinstance(key, str) else key + 1
         if idx is None or idx not in by_index:
@@ -219,6 +222,11 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
                          "schema": b0.schema, "table": b0.table, "column": b0.column,
                          "site_file": file, "site_line": item["line"]})
     return stmt, findings, uses
+
+
+def _computed_numbers(parts: list) -> bool:
+    return any(p[0] == "h" and p[1] == "number" and i and parts[i - 1][0] == "t"
+               and parts[i - 1][1].endswith("$") for i, p in enumerate(parts))
 
 
 def helper_findings(uses: list[HelperUse]) -> list[CodeFinding]:

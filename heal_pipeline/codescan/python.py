@@ -90,6 +90,8 @@ class CallNames:
         """Cheap test on raw bytes: could this file contain an execute-like call?"""
         if self._re is not None and self._re.search(data):
             return True
+        if b"__tablename__" in data or b"Table(" in data:
+            return True  # ORM table declarations (table references without SQL)
         return "text" in self.exact and b"sqlalchemy" in data and b"text" in data
 
 
@@ -145,7 +147,7 @@ _EQ, _ADD, _PARAM, _RUNTIME, _IMPORT, _DEF, _CLASS = "=", "+=", "param", "runtim
 
 class _Scope:
     __slots__ = ("kind", "name", "qualname", "parent", "cls", "bindings", "executed", "node",
-                 "helpers", "classes")
+                 "helpers", "classes", "appends")
 
     def __init__(self, kind: str, name: str, qualname: str, parent: "_Scope | None", node=None):
         self.kind = kind
@@ -158,20 +160,24 @@ class _Scope:
         self.node = node
         self.helpers: dict[str, dict] = {}  # functions defined here that only cast
         self.classes: dict[str, _Scope] = {}
+        self.appends: dict[str, list] = {}  # list name -> [(pos, value)] of .append/.extend
 
     def bind(self, name: str, pos: tuple, op: str, value=None) -> None:
         self.bindings.setdefault(name, []).append((pos, op, value))
 
 
 class _Site:
-    __slots__ = ("call", "scope", "loop", "name", "dialect")
+    __slots__ = ("call", "scope", "loop", "name", "dialect", "wrapper_index")
 
-    def __init__(self, call, scope, loop, name, dialect=None):
+    def __init__(self, call, scope, loop, name, dialect=None, wrapper_index=None):
         self.call = call
         self.scope = scope
         self.loop = loop
         self.name = name
         self.dialect = dialect  # see dialect.py: the engine the enclosing branch is written for
+        # a call to a name that is no execute-like method, with SQL-looking text at this argument:
+        # a site only if the post-pass finds a wrapper of that name (see wrappers in the record)
+        self.wrapper_index = wrapper_index
 
 
 # --------------------------------------------------------------------------------------
@@ -199,6 +205,8 @@ class _Extractor:
         self.module = _Scope("module", "", "", None)
         self.reason: str | None = None
         self.dialect: str | None = None  # of the branch being walked (``if db.is_sqlite:``)
+        self.wrappers: list[dict] = []  # functions whose SQL is their own parameter
+        self.tables: list[dict] = []  # ORM table declarations
 
     @property
     def lines(self) -> list[str]:
@@ -243,6 +251,10 @@ class _Extractor:
             u.pop("_id", None)
         record["sites"] = sites
         record["untraced"] = untraced
+        if self.wrappers:
+            record["wrappers"] = self.wrappers
+        if self.tables:
+            record["tables"] = self.tables
         return record
 
     def body(self, stmts, scope: _Scope, loop) -> None:
@@ -288,6 +300,8 @@ class _Extractor:
             scope.bind(node.name, (node.lineno, node.col_offset), _CLASS, cs)
             scope.classes[node.name] = cs
             self.body(node.body, cs, None)
+            if "__tablename__" in cs.bindings:
+                self.orm_model(node, cs)
         elif t in (ast.For, ast.AsyncFor):
             self.expr(node.iter, scope, loop)
             pos = (node.lineno, node.col_offset)
@@ -428,6 +442,11 @@ class _Extractor:
                 f = n.func
                 if type(f) is ast.Attribute:
                     name = f.attr
+                    if name in ("append", "extend") and type(f.value) is ast.Name and len(n.args) == 1:
+                        # a list of bound parameters built step by step (see built_items)
+                        v = n.args[0]
+                        if name == "append" or type(v) in (ast.List, ast.Tuple):
+                            scope.appends.setdefault(f.value.id, []).append(((n.lineno, n.col_offset), v))
                     if name in self.names:
                         self.sites.append(_Site(n, scope, loop, name, self.dialect))
                         if type(f.value) is ast.Name:
@@ -435,6 +454,15 @@ class _Extractor:
                 elif type(f) is ast.Name and f.id in self.names.exact and f.id != "copy":
                     # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
                     self.sites.append(_Site(n, scope, loop, f.id, self.dialect))
+                if (f.attr if type(f) is ast.Attribute else getattr(f, "id", None)) == "Table" and n.args:
+                    self.table_call(n, scope)
+                if n.args and not (type(f) is ast.Attribute and f.attr in self.names):
+                    # a call that may go to a wrapper (def run_query(sql, *args)): SQL-looking argument
+                    k = _sqlish_arg(n.args)
+                    if k is not None:
+                        name = f.attr if type(f) is ast.Attribute else (f.id if type(f) is ast.Name else None)
+                        if name is not None and name not in self.names.exact:
+                            self.sites.append(_Site(n, scope, loop, name, self.dialect, k))
                 stack.extend(reversed(n.args))
                 stack.extend(k.value for k in n.keywords)
                 stack.append(f)
@@ -568,6 +596,8 @@ class _Extractor:
 
     # ---- pass 2: sites ---------------------------------------------------------------
     def site(self, cand: _Site) -> dict | None:
+        if cand.wrapper_index is not None:
+            return self.wrapper_call(cand)
         call = cand.call
         name = cand.name
         scope = cand.scope
@@ -642,6 +672,9 @@ class _Extractor:
             out["reason"] = self.reason or _reason(arg)
             out["detail"] = f"SQL argument `{detail}` of {name}() could not be traced to text"
             if out["reason"] == "parameter" and scope.kind == "function":
+                w = self.wrapper_of(arg, call, arg_index, scope, pos)
+                if w is not None:
+                    out["wrapper"] = w["name"]  # dropped once callers of the wrapper are found
                 out["detail"] += (f": it is a parameter of {scope.qualname}(); add "
                                   f"{scope.name!r} to the scanner's call names to trace its callers")
             return out
@@ -656,6 +689,78 @@ class _Extractor:
         return out
 
     _text_hint = False
+
+    # ---- ORM declarations: SQLAlchemy Table("users", metadata, …) / __tablename__ = "users" --
+    def orm_model(self, node, cs: _Scope) -> None:
+        b = cs.bindings["__tablename__"][-1]
+        value = b[2]
+        if b[1] != _EQ or type(value) is not ast.Constant or not isinstance(value.value, str):
+            return
+        schema = None
+        args = cs.bindings.get("__table_args__")
+        if args and args[-1][1] == _EQ:
+            a = args[-1][2]
+            if type(a) is ast.Tuple and a.elts and type(a.elts[-1]) is ast.Dict:
+                a = a.elts[-1]
+            if type(a) is ast.Dict:
+                for k, v in zip(a.keys, a.values):
+                    if type(k) is ast.Constant and k.value == "schema" and type(v) is ast.Constant:
+                        schema = v.value if isinstance(v.value, str) else None
+        self.tables.append({"name": value.value, "schema": schema, "line": b[0][0],
+                            "col": self.col(b[0][0], b[0][1]), "via": "__tablename__", "class": node.name})
+
+    def table_call(self, call, scope: _Scope) -> None:
+        q = self.qualified(call.func) or ""
+        first = call.args[0]
+        if "sqlalchemy" not in q and not q.endswith((".Table",)) or len(call.args) < 2:
+            return  # Table(...) of another library: needs sqlalchemy's (name, metadata, ...) shape
+        if type(first) is not ast.Constant or not isinstance(first.value, str):
+            return
+        schema = _kw(call, "schema")
+        self.tables.append({"name": first.value,
+                            "schema": schema.value if type(schema) is ast.Constant and isinstance(
+                                schema.value, str) else None,
+                            "line": call.lineno, "col": self.col(call.lineno, call.col_offset),
+                            "via": "Table()", "class": None})
+
+    # ---- wrappers: def fetch(query, *args): return pool.fetch(query, *args) -----------------
+    def wrapper_of(self, arg, call, arg_index: int, scope: _Scope, pos) -> dict | None:
+        """Record ``scope``'s function as a wrapper when the SQL argument is its own parameter."""
+        if type(arg) is not ast.Name or scope.node is None or type(scope.node) not in (
+                ast.FunctionDef, ast.AsyncFunctionDef):
+            return None
+        b = self.find_binding(arg.id, scope, pos)
+        if b is None or b[0] != _PARAM or b[2] is not scope:
+            return None
+        fn = scope.node
+        params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+        if scope.cls is not None and params and not _is_static(fn):
+            params = params[1:]  # self / cls
+        if arg.id not in params:
+            return None
+        w = {"name": fn.name, "qualname": scope.qualname, "sql_index": params.index(arg.id),
+             "line": fn.lineno, "call": call.func.attr if type(call.func) is ast.Attribute else None}
+        self.wrappers.append(w)
+        return w
+
+    def wrapper_call(self, cand: _Site) -> dict | None:
+        """A call that passes SQL text to what may be a wrapper: a candidate site (see run())."""
+        call, scope, k = cand.call, cand.scope, cand.wrapper_index
+        pos = (call.lineno, call.col_offset)
+        self.reason = None
+        arg = call.args[k]
+        parts = self.resolve(arg, scope, pos, set(), 0, top=True)
+        head = T.constant_text(parts[:1]) if parts else None
+        if not parts or not head or not _SQL_START.match(head):
+            return None
+        out = {"line": call.lineno, "col": self.col(call.lineno, call.col_offset), "call": cand.name,
+               "function": scope.qualname if scope.kind != "module" else None, "_id": id(call),
+               "kind": self.source_kind(arg, scope, pos), "parts": parts,
+               "hint": "colon" if self._text_hint else None, "loop": cand.loop,
+               "args": self.bound_args(call, k, scope, pos, cand.name), "wrapper_candidate": k}
+        if cand.dialect is not None:
+            out["dialect"] = cand.dialect
+        return out
 
     def source_kind(self, arg, scope: _Scope, pos) -> str:
         t = type(arg)
@@ -767,6 +872,9 @@ class _Extractor:
         if t is ast.JoinedStr:
             return self.fstring(node, scope, pos, seen, depth)
         if t is ast.BinOp:
+            if type(node.op) in (ast.Add, ast.Sub, ast.Mult) and (_numeric(node.left) or _numeric(node.right)) \
+                    and not (type(node.op) is ast.Mult and _stringy(node.left, node.right)):
+                return [T.hole("number", _label(node, self.source), node.lineno)]  # idx + 1
             if type(node.op) is ast.Add:
                 left = self.resolve(node.left, scope, pos, seen, depth + 1)
                 right = self.resolve(node.right, scope, pos, seen, depth + 1)
@@ -898,6 +1006,8 @@ class _Extractor:
             return [T.hole("composed", _label(node, self.source), node.lineno)]
         if last == "str" and q == "str" and node.args:
             return self.resolve(node.args[0], scope, pos, seen, depth + 1)
+        if q in ("len", "int") and len(node.args) == 1 and not self._shadowed(q, scope):
+            return [T.hole("number", _label(node, self.source), node.lineno)]  # f"${len(params)}"
         return None
 
     def join(self, sep, arg, scope, pos, seen, depth):
@@ -922,6 +1032,10 @@ class _Extractor:
         if t is ast.Name:
             binds = self.find_binding(arg.id, scope, pos)
             if binds is not None and binds[0] == _EQ and type(binds[1]) in (ast.List, ast.Tuple):
+                built = self.built_items(arg.id, binds[2], pos) if type(binds[1]) is ast.List else []
+                if built:  # conds = [] … conds.append(f"a = ${n}") … " AND ".join(conds)
+                    return self.join(sep, ast.List(elts=list(binds[1].elts) + built), binds[2], pos,
+                                     seen, depth + 1)
                 return self.join(sep, binds[1], binds[2], pos, seen, depth + 1)
         return [self.runtime(arg, "join")]
 
@@ -1079,9 +1193,15 @@ class _Extractor:
         if op != _EQ:
             self.reason = self.reason or ("runtime value" if op == _RUNTIME else None)
             return None
+        adds = [b for b in prior[plain_i + 1:] if b[1] == _ADD]
+        if adds and _numeric(value):
+            # ``n = 1`` … ``n += 1``: arithmetic, never string concatenation ("$1111" was seen)
+            return [T.hole("number", name, bpos[0])]
         parts = self.resolve(value, scope, bpos, seen, depth)
         if parts is None:
             return None
+        if adds and len(parts) == 1 and parts[0][0] == "h" and parts[0][1] == "number":
+            return parts
         for b in prior[plain_i + 1:]:
             if b[1] == _ADD:
                 more = self.resolve(b[2], scope, b[0], seen, depth)
@@ -1098,6 +1218,10 @@ class _Extractor:
             if k.arg in _PARAM_KEYWORDS:
                 container = k.value
         items: list[tuple[Any, Any]] = []
+        if container is None and len(rest) == 1 and type(rest[0]) is ast.Starred:
+            rest = [rest[0].value]  # fetch(sql, *params): the items of params, in order
+            if type(rest[0]) not in (ast.Tuple, ast.List, ast.Name):
+                return []
         if container is None and len(rest) == 1 and not any(type(a) is ast.Starred for a in rest):
             c = rest[0]
             if type(c) in (ast.Tuple, ast.List, ast.Dict, ast.ListComp, ast.GeneratorExp) or \
@@ -1108,6 +1232,12 @@ class _Extractor:
                 if b is not None and b[0] == _EQ and type(b[1]) in (ast.Tuple, ast.List, ast.Dict,
                                                                     ast.ListComp, ast.GeneratorExp):
                     container = b[1]
+                    built = self.built_items(c.id, b[2], pos) if type(b[1]) is ast.List else []
+                    if built:
+                        # params = [] … params.append(int(x)) / params += [y]: the list as built
+                        items = self.container_items(container) + \
+                            [(len(container.elts) + k, v) for k, v in enumerate(built)]
+                        container = None
                 else:
                     return []
             else:
@@ -1122,6 +1252,18 @@ class _Extractor:
             if rec is not None:
                 rec["key"] = key
                 out.append(rec)
+        return out
+
+    def built_items(self, name: str, scope: _Scope, pos) -> list:
+        """Values appended to the list ``name`` before ``pos`` (``.append(v)``, ``.extend([..])``, ``+= [..]``)."""
+        out = []
+        events = [(p, v) for p, v in scope.appends.get(name, ()) if p < pos]
+        events += [(b[0], b[2]) for b in scope.bindings.get(name, ()) if b[1] == _ADD and b[0] < pos]
+        for _p, v in sorted(events, key=lambda e: e[0]):
+            if type(v) in (ast.List, ast.Tuple):
+                out.extend(e for e in v.elts if type(e) is not ast.Starred)
+            elif v is not None:
+                out.append(v)
         return out
 
     def container_items(self, c) -> list:
@@ -1248,6 +1390,38 @@ def _cast_arg(node):
     if type(node) is ast.JoinedStr:
         return node.values[0].value
     return node.args[0]
+
+
+_SQL_NAMES = frozenset({"sql", "query", "q", "stmt", "statement", "sql_text"})
+
+
+def _sqlish_arg(args) -> int | None:
+    """Index (0-2) of an argument that looks like SQL text, cheaply, without resolving names."""
+    for k, a in enumerate(args[:3]):
+        t = type(a)
+        if t is ast.Constant:
+            if isinstance(a.value, str) and _SQL_START.match(a.value):
+                return k
+        elif t is ast.JoinedStr:
+            v = a.values[0] if a.values else None
+            if type(v) is ast.Constant and isinstance(v.value, str) and _SQL_START.match(v.value):
+                return k
+        elif t is ast.Name:
+            if a.id in _SQL_NAMES or (a.id.isupper() and len(a.id) > 2):
+                return k
+        elif t is ast.BinOp and type(a.op) is ast.Add and type(a.left) is ast.Constant \
+                and isinstance(a.left.value, str) and _SQL_START.match(a.left.value):
+            return k
+    return None
+
+
+def _numeric(node) -> bool:
+    return type(node) is ast.Constant and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _stringy(*nodes) -> bool:
+    return any(type(n) in (ast.JoinedStr, ast.List) or (type(n) is ast.Constant and isinstance(n.value, str))
+               for n in nodes)
 
 
 def _stringish(value, binds) -> bool:

@@ -579,16 +579,28 @@ class _PostPass:
         statements: list[SqlStatement] = []
         findings: list[CodeFinding] = []
         uses: list[dict] = []
+        wrapped = self.wrapper_callers()
         for f in self.files:
             rec = f.record
             if not rec or "sites" not in rec or f.lang != "python":
                 continue
+            for t in rec.get("tables") or ():
+                findings.append(CodeFinding(
+                    kind="table_declaration", file=f.rel, line=t["line"], col=t["col"], schema=t["schema"],
+                    table=t["name"], detail=(f"ORM declares table {t['schema'] + '.' if t['schema'] else ''}"
+                                             f"{t['name']} ({t['via']}{' in class ' + t['class'] if t['class'] else ''})"),
+                    evidence={"via": t["via"], "class": t["class"]}))
             for u in rec.get("untraced") or ():
+                if u.get("wrapper") in wrapped:
+                    continue  # a wrapper's own call: its callers are the statements
                 findings.append(CodeFinding(
                     kind="untraced_sql", file=f.rel, line=u["line"], col=u["col"],
                     function=u.get("function"), detail=u["detail"],
                     evidence={"call": u["call"], "reason": u.get("reason")}))
             for site in rec["sites"]:
+                k = site.get("wrapper_candidate")
+                if k is not None and k not in self.wrappers.get(site["call"], ()):
+                    continue  # SQL-looking text given to a function that is no wrapper
                 analysis = site.get("a")
                 if analysis is None:
                     parts = self.resolve(site["parts"], f, set())
@@ -628,6 +640,53 @@ class _PostPass:
             uses.extend(js[2])
         findings.extend(helper_findings(uses))
         return statements, findings
+
+    def wrapper_callers(self) -> set[str]:
+        """Wrappers (functions that pass their SQL parameter to an execute-like call) that have callers.
+
+        ``self.wrappers``: name -> the argument positions their SQL parameter takes. A candidate site
+        (SQL-looking text passed to a call of that name at that position) is then a statement;
+        the wrapper's own untraced call is not reported once at least one caller is found."""
+        self.wrappers: dict[str, set[int]] = {}
+        for f in self.files:
+            rec = f.record
+            if rec and f.lang == "python":
+                for w in rec.get("wrappers") or ():
+                    self.wrappers.setdefault(w["name"], set()).add(w["sql_index"])
+        if not self.wrappers:
+            return set()
+        # files never parsed (no execute-like call in their bytes) may still call a wrapper
+        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(self.wrappers))
+                             + rb")\s*\(")
+        for f in self.files:
+            if f.lang != "python" or not (f.record or {}).get("pre"):
+                continue
+            try:
+                with open(f.path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if not pattern.search(data):
+                continue
+            text, _ = decode_source(data)
+            if text is None:
+                continue
+            rec = parse_record(text, self.names, with_sites=True)
+            if "skip" in rec:
+                continue
+            f.record = rec
+            self.lazy_parsed.add(id(f))
+            if f.key:
+                self.updated_rows.append((f.key, json.dumps(rec, separators=(",", ":"), ensure_ascii=False)))
+        called = set()
+        for f in self.files:
+            rec = f.record
+            if rec and f.lang == "python":
+                for site in rec.get("sites") or ():
+                    name = site["call"]
+                    if name in self.wrappers and site.get("wrapper_candidate", 0) in self.wrappers[name]:
+                        called.add(name)
+        return called
 
     def analysis(self, parts: list, hint: str | None) -> dict:
         key = analysis_key(parts, hint, SCANNER_VERSION)

@@ -12,8 +12,9 @@ TypeScript scanner can emit the same thing):
 ``["h", kind, label, line, via]``
     a hole: a value only known at run time. ``kind`` is ``runtime`` (composed by
     f-string/``%``/``format``/``+``: unsafe), ``ident`` / ``literal`` / ``composed`` (safe
-    ``psycopg.sql`` composition) or ``external`` (a constant imported from outside the scanned
-    roots). ``label`` is the source of the expression, ``via`` how it was composed in
+    ``psycopg.sql`` composition), ``external`` (a constant imported from outside the scanned
+    roots) or ``number`` (an int computed at run time: ``idx += 1``, ``len(params)``; rendered
+    as the numbers 1, 2, … in order, never unsafe). ``label`` is the source of the expression, ``via`` how it was composed in
     (``fstring``, ``percent``, ``format``, ``concat``, ``join``).
 ``["r", level, module, names, line]``
     a reference to a constant in another module (``from .queries import GET_USER`` ->
@@ -302,6 +303,7 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
     pos = 0
     k = 0
     quotes = 0
+    numbers = 0
     for p in parts:
         starts.append(pos)
         if p[0] == "t":
@@ -311,7 +313,12 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
             k += 1
             name = f"{HOLE_PREFIX}{k}"
             before = "".join(out[-3:])
-            if quotes % 2 == 1:
+            if p[1] == "number":
+                # an int computed at run time (f"${idx}" placeholder numbers, LIMIT n): not SQL text;
+                # numbered in order of appearance, which is how such placeholders are usually built
+                numbers += 1
+                s = str(numbers)
+            elif quotes % 2 == 1:
                 s = name
             elif scheme == "empty":
                 s = ""

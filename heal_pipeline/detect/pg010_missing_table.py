@@ -7,7 +7,7 @@ from typing import Iterable
 from ..codescan.sql import HOLE_PREFIX
 from ..model import Issue
 from .base import Check, DetectContext, register
-from .coderefs import resolver
+from .coderefs import orm_tables, resolver
 from .migrations import find_column, find_table, refused_fks, scan_migrations
 
 MAX_REFS = 20
@@ -156,6 +156,12 @@ class MissingTable(Check):
                     for cast in st.casts:
                         if cast.table == t.name and cast.column:
                             m["columns"][cast.column] = cast.target_type
+            for schema, name, f in orm_tables(ctx.code):
+                if r.ignorable(schema, name) or r.table(schema, name) is not None:
+                    continue
+                m = missing.setdefault(r.expected(schema, name), {"references": [], "columns": {}})
+                if len(m["references"]) < MAX_REFS:
+                    m["references"].append({"file": f.file, "line": f.line, "via": f.evidence.get("via")})
         for ref in failed_references(ctx):
             if ref["kind"] != "missing_table" or r.ignorable(ref.get("schema"), ref["table"]):
                 continue

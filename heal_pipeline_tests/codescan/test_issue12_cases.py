@@ -248,3 +248,139 @@ def test_item10_compatibility_rule_matches_the_server(fresh_dsn):
                 server = False
             assert fk_compatible(fk, pk) is server, (fk, pk)
     assert fk_compatible("public.mytype", "integer") is None  # unknown: never claimed refused
+
+
+# --- item 5: data flow -------------------------------------------------------------------------
+
+WRAPPED = {
+    "db.py": '''
+        class Database:
+            def __init__(self, pool):
+                self.pool = pool
+
+            async def fetch_all(self, query, *args):
+                async with self.pool.acquire() as conn:
+                    return await conn.fetch(query, *args)
+
+        async def run_sql(conn, sql, *params):
+            return await conn.execute(sql, *params)
+    ''',
+    "users.py": '''
+        from .db import run_sql
+
+        GET_BY_ORG = "SELECT id, email FROM users WHERE org_id = $1"
+
+        async def by_id(db, uid):
+            return await db.fetch_all("SELECT id FROM users WHERE id = $1", str(uid))
+
+        async def by_org(db, org):
+            return await db.fetch_all(GET_BY_ORG, org)
+
+        async def forget(conn, uid):
+            return await run_sql(conn, "DELETE FROM sessions WHERE user_id = $1", uid)
+
+        async def stale(db):
+            return await db.fetch_all("SELECT id FROM user_archive")
+
+        def log_it(log):
+            log.info("SELECT is only a word in this log line")
+    ''',
+}
+
+
+def test_item5_wrapper_parameter_is_traced_to_its_callers(fresh_dsn, tmp_path):
+    code, res = detect(fresh_dsn, tmp_path, """
+        CREATE TABLE users (id int PRIMARY KEY, email text, org_id int);
+        CREATE TABLE sessions (id int PRIMARY KEY, user_id int);""", WRAPPED)
+    got = sorted((s.file, s.line, s.call, s.sql) for s in code.statements)
+    assert got == [("users.py", 6, "fetch_all", "SELECT id FROM users WHERE id = $1"),
+                   ("users.py", 9, "fetch_all", "SELECT id, email FROM users WHERE org_id = $1"),
+                   ("users.py", 12, "run_sql", "DELETE FROM sessions WHERE user_id = $1"),
+                   ("users.py", 15, "fetch_all", "SELECT id FROM user_archive")]
+    # the wrappers' own calls are not "untraced" once their callers are found
+    assert [f for f in code.findings if f.kind == "untraced_sql"] == []
+    # the caller's bound argument is seen through the wrapper's *args (str(uid) bound to users.id)
+    casts = [(f.file, f.line, f.table, f.column) for f in code.findings if f.kind == "cast_workaround"]
+    assert casts == [("users.py", 6, "users", "id")]
+    assert {_key(i) for i in res.issues} == {("missing_table", "public", "user_archive")}
+
+
+def test_item5_without_callers_the_wrapper_stays_untraced(scan_tree):
+    r = scan_tree({"db.py": WRAPPED["db.py"], "other.py": '''
+        def report(log, cur):
+            log.warning("SELECT nothing: a log line passed to a function that is no wrapper")
+            cur.mogrify("SELECT 1")
+    '''})
+    assert r.statements == []
+    assert sorted((f.file, f.line) for f in r.kinds("untraced_sql")) == [("db.py", 7), ("db.py", 10)]
+
+
+def test_item5_params_built_earlier_and_starred(scan_src):
+    r = scan_src('''
+        def search(conn, org_id, status, limit):
+            params = [str(org_id)]
+            params.append(status)
+            params += [int(limit)]
+            return conn.fetch("SELECT id FROM orders WHERE org_id = $1 AND status = $2 LIMIT $3", *params)
+
+        def one(cur, uid):
+            args = (str(uid),)
+            cur.execute("SELECT id FROM users WHERE id = %s", args)
+    ''')
+    casts = sorted((f.line, f.table, f.column, f.evidence["cast"]) for f in r.kinds("cast_workaround"))
+    assert casts == [(2, "orders", "org_id", "str"), (8, "users", "id", "str")]
+
+
+def test_item5_integer_counter_is_not_string_concatenation(scan_src):
+    r = scan_src('''
+        def search(conn, status, since):
+            conds, params = [], []
+            n = 0
+            if status:
+                n += 1
+                conds.append(f"status = ${n}")
+                params.append(status)
+            if since:
+                n += 1
+                conds.append(f"created_at > ${n}")
+                params.append(since)
+            sql = "SELECT id FROM orders WHERE " + " AND ".join(conds) + f" LIMIT ${len(params) + 1}"
+            return conn.fetch(sql, *params)
+    ''')
+    s = r.stmt(13)
+    assert s.sql == "SELECT id FROM orders WHERE status = $1 AND created_at > $2 LIMIT $3"
+    assert "$11" not in s.sql and not s.dynamic and s.parse_error is None
+    assert r.kinds("unsafe_sql") == [] and r.kinds("unparsed_sql") == []
+
+
+def test_item5_orm_declarations_are_table_references(fresh_dsn, tmp_path):
+    code, res = detect(fresh_dsn, tmp_path, """
+        CREATE TABLE users (id int PRIMARY KEY);
+        CREATE SCHEMA billing; CREATE TABLE billing.invoices (id int PRIMARY KEY);""", {
+        "models.py": '''
+            import sqlalchemy as sa
+            from sqlalchemy.orm import DeclarativeBase
+
+            metadata = sa.MetaData()
+            invoices = sa.Table("invoices", metadata, sa.Column("id", sa.Integer), schema="billing")
+            refunds = sa.Table("refunds", metadata, sa.Column("id", sa.Integer), schema="billing")
+
+            class Base(DeclarativeBase):
+                pass
+
+            class User(Base):
+                __tablename__ = "users"
+
+            class Coupon(Base):
+                __tablename__ = "coupons"
+                __table_args__ = ({"schema": "billing"},)
+        '''}, only={"missing_table"})
+    decl = sorted((f.line, f.schema, f.table) for f in code.findings if f.kind == "table_declaration")
+    assert decl == [(5, "billing", "invoices"), (6, "billing", "refunds"), (12, None, "users"),
+                    (15, "billing", "coupons")]
+    assert {_key(i) for i in res.issues} == {("missing_table", "billing", "refunds"),
+                                             ("missing_table", "billing", "coupons")}
+    from heal_pipeline.detect.coderefs import referenced_tables
+    snap = take_snapshot(fresh_dsn, target_db="t")
+    ctx = DetectContext(target_db="t", snapshot=snap, code=code, connect=None)
+    assert referenced_tables(ctx, code) == {("public", "users"), ("billing", "invoices")}
