@@ -621,6 +621,14 @@ class _Extractor:
                 "function": scope.qualname if scope.kind != "module" else None, "_id": id(call)}
         arg = None
         arg_index = 0
+        if call.args and type(call.args[0]) is ast.Starred:
+            # cur.execute(*query) with query = ("SELECT …", (a, b)) bound earlier: its items
+            inner = call.args[0].value
+            b = self.find_binding(inner.id, scope, pos) if type(inner) is ast.Name else None
+            if b is not None and b[0] == _EQ and type(b[1]) in (ast.Tuple, ast.List) and b[1].elts \
+                    and not any(type(e) is ast.Starred for e in b[1].elts):
+                call = ast.Call(func=call.func, args=list(b[1].elts) + call.args[1:], keywords=call.keywords,
+                                lineno=call.lineno, col_offset=call.col_offset)
         if call.args:
             arg = call.args[0]
             if type(arg) is ast.Starred:

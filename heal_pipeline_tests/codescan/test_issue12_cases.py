@@ -384,3 +384,42 @@ def test_item5_orm_declarations_are_table_references(fresh_dsn, tmp_path):
     snap = take_snapshot(fresh_dsn, target_db="t")
     ctx = DetectContext(target_db="t", snapshot=snap, code=code, connect=None)
     assert referenced_tables(ctx, code) == {("public", "users"), ("billing", "invoices")}
+
+
+def test_item5_starred_sql_and_params_tuple(scan_src):
+    r = scan_src('''
+        def one(cur, uid):
+            query = ("SELECT id FROM users WHERE id = %s", (str(uid),))
+            cur.execute(*query)
+
+        def unknown(cur, q):
+            cur.execute(*q)
+    ''')
+    s = r.stmt(3)
+    assert s.sql == "SELECT id FROM users WHERE id = %s" and [p.column for p in s.params] == ["id"]
+    assert [(f.line, f.column) for f in r.kinds("cast_workaround")] == [(2, "id")]
+    assert [f.evidence["reason"] for f in r.kinds("untraced_sql")] == ["starred argument"]
+
+
+# --- the store keeps what items 3 and 4 add (the Dagster path reads the scan back) -----------
+
+def test_store_round_trip_keeps_ddl_and_dialect(fresh_dsn, tmp_path):
+    from heal_pipeline.store import load_code_scan, open_store, save_code_scan
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.py").write_text(textwrap.dedent('''
+        def f(db):
+            db.execute("CREATE TEMP TABLE t_ids (id int)")
+            if db.is_sqlite:
+                db.execute("INSERT OR IGNORE INTO users (id) VALUES (?)", (1,))
+    ''').lstrip("\n"))
+    code = scan([src])
+    assert len(code.statements) == 1 and len(code.other_dialects) == 1
+    with open_store(fresh_dsn) as store:
+        save_code_scan(store, "t", code, "run-1")
+        back = load_code_scan(store, "t")
+    assert [(s.line, s.ddl, s.dialect) for s in back.statements] == [
+        (s.line, s.ddl, s.dialect) for s in code.statements]
+    assert back.statements[0].ddl[0].temporary is True
+    assert [(s.line, s.dialect) for s in back.other_dialects] == [(4, "sqlite")]
