@@ -79,7 +79,8 @@ def parse_record(text: str, names: CallNames, with_sites: bool) -> dict[str, Any
     if not with_sites:
         rec["sites"], rec["untraced"] = [], []
     for site in rec["sites"]:
-        if T.is_resolved(site["parts"]):
+        # a wrapper candidate is analysed only once the post-pass knows the wrapper exists
+        if T.is_resolved(site["parts"]) and "wrapper_candidate" not in site:
             site["a"] = analyze_parts(site["parts"], site["hint"])
     return rec
 
