@@ -440,7 +440,10 @@ class _Extractor:
             t = type(n)
             if t is ast.Call:
                 f = n.func
-                if type(f) is ast.Attribute:
+                ft = type(f)
+                site = False
+                name = None
+                if ft is ast.Attribute:
                     name = f.attr
                     if name in ("append", "extend") and type(f.value) is ast.Name and len(n.args) == 1:
                         # a list of bound parameters built step by step (see built_items)
@@ -448,21 +451,24 @@ class _Extractor:
                         if name == "append" or type(v) in (ast.List, ast.Tuple):
                             scope.appends.setdefault(f.value.id, []).append(((n.lineno, n.col_offset), v))
                     if name in self.names:
+                        site = True
                         self.sites.append(_Site(n, scope, loop, name, self.dialect))
                         if type(f.value) is ast.Name:
                             scope.executed.setdefault(f.value.id, (n.lineno, n.col_offset))
-                elif type(f) is ast.Name and f.id in self.names.exact and f.id != "copy":
-                    # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
-                    self.sites.append(_Site(n, scope, loop, f.id, self.dialect))
-                if (f.attr if type(f) is ast.Attribute else getattr(f, "id", None)) == "Table" and n.args:
-                    self.table_call(n, scope)
-                if n.args and not (type(f) is ast.Attribute and f.attr in self.names):
+                elif ft is ast.Name:
+                    name = f.id
+                    if name in self.names.exact:
+                        site = True
+                        if name != "copy":
+                            # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
+                            self.sites.append(_Site(n, scope, loop, name, self.dialect))
+                if n.args and name is not None and not site:
+                    if name == "Table":
+                        self.table_call(n, scope)
                     # a call that may go to a wrapper (def run_query(sql, *args)): SQL-looking argument
                     k = _sqlish_arg(n.args)
                     if k is not None:
-                        name = f.attr if type(f) is ast.Attribute else (f.id if type(f) is ast.Name else None)
-                        if name is not None and name not in self.names.exact:
-                            self.sites.append(_Site(n, scope, loop, name, self.dialect, k))
+                        self.sites.append(_Site(n, scope, loop, name, self.dialect, k))
                 stack.extend(reversed(n.args))
                 stack.extend(k.value for k in n.keywords)
                 stack.append(f)
