@@ -176,7 +176,9 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
     names = {v: k for k, v in facts.param_names.items()}
     # placeholder numbers computed at run time (f"${idx}"): which argument is which $n is unknown,
     # so no Python cast is bound to a column through them (a wrong column is worse than none)
-    args = () if _computed_numbers(parts) else (site.get("args") or ())
+    args = site.get("args") or ()
+    if args and len(parts) > 1 and _computed_numbers(parts):
+        args = ()
     for item in args:
         key = item["key"]
         idx = names.get(key) if isinstance(key, str) else key + 1

@@ -79,6 +79,22 @@ def _ref_types(ctx: DetectContext):
     return get
 
 
+def _column_type(create_sql: str, column: str) -> str | None:
+    """The type of ``column`` in a single ``CREATE TABLE`` text, as written."""
+    from pglast import ast as pg_ast, parse_sql  # noqa: PLC0415
+
+    from .migrations import _type_name  # noqa: PLC0415
+
+    try:
+        st = parse_sql(create_sql)[0].stmt
+    except Exception:  # noqa: BLE001 - a definition heal cannot read is no definition
+        return None
+    for elt in getattr(st, "tableElts", None) or ():
+        if isinstance(elt, pg_ast.ColumnDef) and elt.colname == column:
+            return _type_name(elt.typeName)
+    return None
+
+
 def failed_references(ctx: DetectContext) -> list[dict]:
     """Missing objects diagnosed from failed queries (42P01 / 42703), via the log module."""
     def build():
@@ -274,14 +290,30 @@ class MissingColumn(Check):
             m["references"].append({"sqlstate": ref["sqlstate"], "count": ref["count"],
                                     "statement": ref["statement"]})
         defs = migration_defs(ctx) if missing else []
+        default = ctx.thresholds.search_path[0]
+        in_code = code_definitions(ctx) if missing else {}
         for (schema, table, column), m in sorted(missing.items()):
-            d = find_column(defs, schema, table, column, ctx.thresholds.search_path[0])
+            d = find_column(defs, schema, table, column, default)
             mig = {"file": d.file, "line": d.line, "sql": d.sql} if d else None
+            col_type = d.column_type if d else None
+            where = f"; migration {d.file}:{d.line} defines it as {d.column_type}" if d else ""
+            ev: dict = {}
+            coded = _code_definition(in_code, schema, table, default)
+            if coded is not None and not coded[0].dynamic:
+                one = _single_create(coded[0].sql, table)
+                ctype = _column_type(one, column) if one else None
+                if ctype is not None:
+                    # the code's own CREATE TABLE IF NOT EXISTS defines it (the table predates it)
+                    ev["defined_in_code"] = {"file": coded[0].file, "line": coded[0].line, "sql": one,
+                                             "type": ctype}
+                    if mig is None:
+                        mig = {"file": coded[0].file, "line": coded[0].line, "sql": one, "source": "code"}
+                        col_type = ctype
+                        where = f"; it is defined in code at {coded[0].file}:{coded[0].line} as {ctype}"
             yield ctx.issue(
                 "missing_column", self.severity,
                 f"column {schema}.{table}.{column} is used by the application "
-                f"({len(m['references'])} reference(s)) but does not exist"
-                + (f"; migration {d.file}:{d.line} defines it as {d.column_type}" if d else ""),
+                f"({len(m['references'])} reference(s)) but does not exist" + where,
                 schema_name=schema, table_name=table, column_name=column,
                 evidence={"references": m["references"],
-                          "inferred_type": (d.column_type if d else m["type"]), "migration": mig})
+                          "inferred_type": col_type or m["type"], "migration": mig, **ev})

@@ -423,3 +423,24 @@ def test_store_round_trip_keeps_ddl_and_dialect(fresh_dsn, tmp_path):
         (s.line, s.ddl, s.dialect) for s in code.statements]
     assert back.statements[0].ddl[0].temporary is True
     assert [(s.line, s.dialect) for s in back.other_dialects] == [(4, "sqlite")]
+
+
+def test_item3_column_defined_by_the_codes_create_table(fresh_dsn, tmp_path):
+    from heal_pipeline.plan.missing_column import column_from_migration
+
+    _code, res = detect(fresh_dsn, tmp_path, "CREATE TABLE job_runs (id int PRIMARY KEY);", {
+        "jobs.py": '''
+            def setup(cur):
+                cur.execute("CREATE TABLE IF NOT EXISTS job_runs (id int PRIMARY KEY, finished_at timestamptz)")
+
+            def last(cur):
+                cur.execute("SELECT max(finished_at) FROM job_runs")
+                cur.execute("SELECT max(started_at) FROM job_runs")
+        '''}, only={"missing_table", "missing_column"})
+    by = {i.column_name: i for i in res.issues}
+    assert set(by) == {"finished_at", "started_at"}
+    done = by["finished_at"]
+    assert done.evidence["inferred_type"] == "timestamptz"
+    assert done.evidence["migration"]["source"] == "code" and "defined in code at jobs.py:2" in done.detail
+    assert column_from_migration(done.evidence["migration"]["sql"], "job_runs", "finished_at")[0] == "timestamptz"
+    assert "defined_in_code" not in by["started_at"].evidence and by["started_at"].evidence["migration"] is None
