@@ -205,6 +205,7 @@ class _Extractor(DataFlow):
         self.dialect: str | None = None  # of the branch being walked (``if db.is_sqlite:``)
         self.wrappers: list[dict] = []  # functions whose SQL is their own parameter
         self.tables: list[dict] = []  # ORM table declarations
+        self.foreign_binds: set[tuple] = set()  # positions of assignments in another engine's branch
 
     @property
     def lines(self) -> list[str]:
@@ -274,6 +275,8 @@ class _Extractor(DataFlow):
         elif t is ast.Assign:
             self.expr(node.value, scope, loop)
             pos = (node.lineno, node.col_offset)
+            if self.dialect not in (None, "postgresql"):
+                self.foreign_binds.add(pos)  # GET = "… ?" under ``if IS_SQLITE:``
             for tgt in node.targets:
                 self.bind_target(tgt, scope, pos, node.value)
         elif t is ast.AnnAssign:
@@ -1117,8 +1120,11 @@ class _Extractor(DataFlow):
         plain_i = None
         for i in range(len(prior) - 1, -1, -1):
             if prior[i][1] != _ADD:
-                plain_i = i
-                break
+                if plain_i is None:
+                    plain_i = i
+                if prior[i][0] not in self.foreign_binds:
+                    plain_i = i  # the latest binding not made in another engine's branch
+                    break
         if plain_i is None:
             return None
         bpos, op, value = prior[plain_i]

@@ -677,7 +677,8 @@ class _PostPass:
             if rec and f.lang == "python":
                 for site in rec.get("sites") or ():
                     name = site["call"]
-                    if name in self.wrappers and site.get("wrapper_candidate", 0) in self.wrappers[name]:
+                    k = site.get("wrapper_candidate")  # None: a regular site (the name is execute-like)
+                    if name in self.wrappers and (k is None or k in self.wrappers[name]):
                         called.add(name)
         return called
 

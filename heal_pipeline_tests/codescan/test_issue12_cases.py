@@ -444,3 +444,33 @@ def test_item3_column_defined_by_the_codes_create_table(fresh_dsn, tmp_path):
     assert done.evidence["migration"]["source"] == "code" and "defined in code at jobs.py:2" in done.detail
     assert column_from_migration(done.evidence["migration"]["sql"], "job_runs", "finished_at")[0] == "timestamptz"
     assert "defined_in_code" not in by["started_at"].evidence and by["started_at"].evidence["migration"] is None
+
+
+def test_item5_wrapper_named_like_an_execute_call(scan_tree):
+    # async def fetch(query, *args) on a Database class: its callers are sites already (fetch is an
+    # execute-like name); the inner pool.fetch(query, *args) is then no untraced SQL
+    r = scan_tree({"db.py": '''
+        class Database:
+            async def fetch(self, query, *args):
+                return await self.pool.fetch(query, *args)
+    ''', "users.py": '''
+        async def one(db, uid):
+            return await db.fetch("SELECT id FROM users WHERE id = $1", uid)
+    '''})
+    assert [(s.file, s.line) for s in r.statements] == [("users.py", 2)]
+    assert r.kinds("untraced_sql") == []
+
+
+def test_item4_constant_defined_per_engine(scan_src):
+    r = scan_src('''
+        import os
+        IS_SQLITE = os.environ.get("DB", "").startswith("sqlite")
+        if not IS_SQLITE:
+            GET_USER = "SELECT id FROM users WHERE id = $1"
+        else:
+            GET_USER = "SELECT id FROM users WHERE id = ? LIMIT 1 OFFSET 0"
+
+        def get(conn, uid):
+            return conn.fetchrow(GET_USER, uid)
+    ''')
+    assert r.stmt(9).sql == "SELECT id FROM users WHERE id = $1"
