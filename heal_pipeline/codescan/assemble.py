@@ -74,9 +74,7 @@ HelperUse = dict  # {"file", "line", "col", "name", "cast", "bound_to", "site_fi
 
 def foreign_dialect(dialect: str | None, target: str = "postgresql") -> bool:
     """Is a statement attributed to ``dialect`` written for another engine than ``target``'s?"""
-    if dialect is None or dialect == target:
-        return False
-    return dialect != "other" or target == "postgresql"
+    return dialect is not None and dialect != target
 
 
 def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,

@@ -7,9 +7,10 @@ condition names an engine is attributed to it: the statements in it are recorded
 The condition is read by its words: identifiers, attribute names and string constants. ``sqlite``
 in any of them (``db.is_sqlite``, ``engine.name == "sqlite"``, ``isinstance(conn, sqlite3.Connection)``,
 ``settings.DATABASE_URL.startswith("sqlite")``) makes the branch SQLite; ``mysql``/``mariadb``
-MySQL; ``postgres``/``postgresql`` PostgreSQL (its ``else`` is then "other", a non-PostgreSQL
-engine). ``not …`` and ``!=`` swap the two branches; a condition naming two engines, or
-``and``/``or`` mixing an engine with anything else than more of the same, attributes nothing.
+MySQL; ``postgres``/``postgresql`` PostgreSQL. Only the branch the condition names is attributed:
+its ``else`` is not (``if url.scheme == "postgresql+aiopg": … else: …`` — the else still serves
+``postgresql+asyncpg``, seen in encode/databases). ``not …`` and ``!=`` swap the two branches; a
+condition naming two engines (``scheme in ["mysql", "postgresql+aiopg"]``) attributes nothing.
 Driver names (``asyncpg``, ``psycopg``) do not name an engine: ``if USE_ASYNCPG: … else: …`` are
 both PostgreSQL.
 """
@@ -54,5 +55,4 @@ def branch_dialects(test) -> tuple[str | None, str | None]:
     if len(found) != 1:
         return None, None
     (dialect,) = found
-    other = "other" if dialect == "postgresql" else None
-    return (other, dialect) if negated else (dialect, other)
+    return (None, dialect) if negated else (dialect, None)

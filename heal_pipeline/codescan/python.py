@@ -65,6 +65,8 @@ _RESULT_ATTRS = {"fetchmany", "fetchall"}
 #: calls that iterate a query given as their argument (asyncpg ``cursor``, psycopg ``stream``)
 _CURSOR_ATTRS = {"cursor", "stream"}
 _DEDENT = {"textwrap.dedent", "inspect.cleandoc"}
+#: calls whose result is a generated token (no input can reach the SQL text through them)
+_GENERATORS = {"uuid.uuid4", "uuid.uuid1", "uuid4", "uuid1", "secrets.token_hex", "secrets.token_urlsafe"}
 _MAX_DEPTH = 24
 
 _PY312 = sys.version_info >= (3, 12)
@@ -425,8 +427,11 @@ class _Extractor(DataFlow):
                     self.bind_runtime(e, scope, pos)
         elif tt is ast.Attribute and type(tgt.value) is ast.Name and tgt.value.id == "self":
             fs = scope
-            if fs.kind == "function" and fs.cls is not None and fs.name == "__init__":
-                fs.cls.bind(tgt.attr, pos, _EQ, _InScope(value, fs))
+            if fs.kind == "function" and fs.cls is not None:
+                if fs.name == "__init__" or tgt.attr in fs.cls.bindings:
+                    # set in __init__, or set again in another method (self._name = "" in __init__,
+                    # then f"SP_{uuid}" before use): the latest assignment in the class wins
+                    fs.cls.bind(tgt.attr, pos, _EQ, _InScope(value, fs))
 
     def bind_runtime(self, tgt, scope: _Scope, pos) -> None:
         for n in ast.walk(tgt):
@@ -853,6 +858,8 @@ class _Extractor(DataFlow):
         if t is ast.Name:
             return self.lookup_in(node.id, scope, pos, seen, depth)
         if t is ast.Attribute:
+            if node.attr == "hex" and self._generated(node.value, scope, pos, seen, depth):
+                return [T.hole("generated", _label(node, self.source), node.lineno)]  # uuid4().hex
             return self.resolve_attribute(node, scope, pos, seen, depth)
         if t is ast.IfExp:
             # "... ?" if db.is_sqlite else "... $1": the branch that is not another engine's first
@@ -921,6 +928,8 @@ class _Extractor(DataFlow):
                 if attr != "as_string" and node.args:
                     return None
                 return self.resolve(f.value, scope, pos, seen, depth + 1)
+            if attr in ("replace", "lower", "upper") and self._generated(f.value, scope, pos, seen, depth):
+                return [T.hole("generated", _label(node, self.source), node.lineno)]
             if attr == "join" and len(node.args) == 1:
                 if self.is_psycopg(f.value):
                     return [T.hole("composed", _label(node, self.source), node.lineno)]
@@ -931,6 +940,8 @@ class _Extractor(DataFlow):
         q = self.qualified(f)
         if q is None:
             return None
+        if q in _GENERATORS:  # uuid.uuid4(), secrets.token_hex(): a generated token, never input
+            return [T.hole("generated", _label(node, self.source), node.lineno)]
         last = q.rsplit(".", 1)[-1]
         if q in _DEDENT or q == "dedent" or (last in ("dedent", "cleandoc") and node.args):
             return self.resolve(node.args[0], scope, pos, seen, depth + 1) if node.args else None
@@ -952,6 +963,10 @@ class _Extractor(DataFlow):
         if q in ("len", "int") and len(node.args) == 1 and not self._shadowed(q, scope):
             return [T.hole("number", _label(node, self.source), node.lineno)]  # f"${len(params)}"
         return None
+
+    def _generated(self, node, scope, pos, seen, depth) -> bool:
+        got = self.resolve(node, scope, pos, seen, depth + 1) if type(node) is ast.Call else None
+        return bool(got) and len(got) == 1 and got[0][0] == "h" and got[0][1] == "generated"
 
     def join(self, sep, arg, scope, pos, seen, depth):
         t = type(arg)

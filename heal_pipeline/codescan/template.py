@@ -14,7 +14,8 @@ TypeScript scanner can emit the same thing):
     f-string/``%``/``format``/``+``: unsafe), ``ident`` / ``literal`` / ``composed`` (safe
     ``psycopg.sql`` composition), ``external`` (a constant imported from outside the scanned
     roots) or ``number`` (an int computed at run time: ``idx += 1``, ``len(params)``; rendered
-    as the numbers 1, 2, … in order, never unsafe). ``label`` is the source of the expression, ``via`` how it was composed in
+    as the numbers 1, 2, … in order, never unsafe) or ``generated`` (a token made by
+    ``uuid.uuid4()``/``secrets.token_hex()``, rendered as a name, never unsafe). ``label`` is the source of the expression, ``via`` how it was composed in
     (``fstring``, ``percent``, ``format``, ``concat``, ``join``).
 ``["r", level, module, names, line]``
     a reference to a constant in another module (``from .queries import GET_USER`` ->
@@ -322,7 +323,7 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
                 s = name
             elif scheme == "empty":
                 s = ""
-            elif scheme == "ident" or p[1] == "ident" or p[1] == "composed":
+            elif scheme == "ident" or p[1] in ("ident", "composed", "generated"):
                 s = name
             elif p[1] == "literal":
                 s = f"'{name}'"

@@ -176,7 +176,7 @@ def test_item4_sqlite_branches_produce_no_postgresql_findings(fresh_dsn, tmp_pat
     assert sorted(s.line for s in lite.statements) == [3, 4, 5, 7, 12, 13, 18]
 
 
-def test_item4_postgresql_branch_else_is_another_engine(tmp_path):
+def test_item4_branch_conditions(tmp_path):
     from heal_pipeline.codescan.dialect import branch_dialects
     import ast
 
@@ -186,10 +186,14 @@ def test_item4_postgresql_branch_else_is_another_engine(tmp_path):
     assert of("db.is_sqlite") == ("sqlite", None)
     assert of("not db.is_sqlite") == (None, "sqlite")
     assert of("settings.DATABASE_URL.startswith('sqlite')") == ("sqlite", None)
-    assert of("engine.name == 'postgresql'") == ("postgresql", "other")
+    # only the named branch is attributed: the else of a PostgreSQL test may still be PostgreSQL
+    # (if scheme == "postgresql+aiopg": … else: … serves asyncpg too — encode/databases' tests)
+    assert of("engine.name == 'postgresql'") == ("postgresql", None)
+    assert of("url.scheme != 'postgresql+aiopg'") == (None, "postgresql")
     assert of("engine.name in ('mysql', 'mariadb')") == ("mysql", None)
     assert of("USE_ASYNCPG") == (None, None)  # a driver, not an engine
     assert of("db.is_sqlite or db.is_postgres") == (None, None)  # two engines: nothing attributed
+    assert of("url.scheme in ['mysql', 'mysql+aiomysql', 'postgresql+aiopg']") == (None, None)
 
 
 # --- item 10: a migration's FK PostgreSQL refuses -------------------------------------------
@@ -474,3 +478,31 @@ def test_item4_constant_defined_per_engine(scan_src):
             return conn.fetchrow(GET_USER, uid)
     ''')
     assert r.stmt(9).sql == "SELECT id FROM users WHERE id = $1"
+
+
+def test_item5_attribute_reassigned_and_generated_tokens(scan_src):
+    # encode/databases: self._savepoint_name = "" in __init__, a uuid-made name before use; the
+    # SQL is neither "SAVEPOINT " (unparsed_sql) nor composed from input (unsafe_sql)
+    r = scan_src('''
+        import secrets
+        import uuid
+
+        class Transaction:
+            def __init__(self, conn):
+                self.conn = conn
+                self._name = ""
+
+            def start(self):
+                id = str(uuid.uuid4()).replace("-", "_")
+                self._name = f"SP_{id}"
+                self.conn.execute(f"SAVEPOINT {self._name}")
+
+            def token(self, cur):
+                cur.execute(f"SELECT * FROM jobs WHERE token = '{secrets.token_hex(8)}' AND run = '{uuid.uuid4().hex}'")
+
+            def unsafe(self, cur, name):
+                cur.execute(f"SAVEPOINT {name}")
+    ''')
+    assert r.stmt(12).sql == "SAVEPOINT SP__heal_hole_1" and not r.stmt(12).dynamic
+    assert r.kinds("unparsed_sql") == []
+    assert [f.line for f in r.kinds("unsafe_sql")] == [18]  # a caller's value is still unsafe
