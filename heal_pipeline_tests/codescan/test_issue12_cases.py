@@ -506,3 +506,28 @@ def test_item5_attribute_reassigned_and_generated_tokens(scan_src):
     assert r.stmt(12).sql == "SAVEPOINT SP__heal_hole_1" and not r.stmt(12).dynamic
     assert r.kinds("unparsed_sql") == []
     assert [f.line for f in r.kinds("unsafe_sql")] == [18]  # a caller's value is still unsafe
+
+
+def test_item5_module_wrappers_taking_the_app_first(scan_tree):
+    # the FastAPI/asyncpg shape seen in the wild: async def fetch_one(app, query, *args)
+    r = scan_tree({"app/db.py": '''
+        async def fetch_one(app, query: str, *args):
+            async with app.state.db_pool.acquire() as conn:
+                return await conn.fetchrow(query, *args)
+
+        async def execute(app, query: str, *args) -> str:
+            async with app.state.db_pool.acquire() as conn:
+                return await conn.execute(query, *args)
+    ''', "app/routes.py": '''
+        from . import db
+
+        async def get_user(request, uid):
+            return await db.fetch_one(request.app, "SELECT id, email FROM users WHERE id = $1", int(uid))
+
+        async def touch(request, uid):
+            await db.execute(request.app, "UPDATE users SET seen_at = now() WHERE id = $1", uid)
+    '''})
+    assert sorted((s.file, s.line, s.call) for s in r.statements) == [
+        ("app/routes.py", 4, "fetch_one"), ("app/routes.py", 7, "execute")]
+    assert r.kinds("untraced_sql") == []
+    assert [(f.line, f.column) for f in r.kinds("cast_workaround")] == [(4, "id")]
