@@ -13,6 +13,11 @@ its ``else`` is not (``if url.scheme == "postgresql+aiopg": … else: …`` — 
 condition naming two engines (``scheme in ["mysql", "postgresql+aiopg"]``) attributes nothing.
 Driver names (``asyncpg``, ``psycopg``) do not name an engine: ``if USE_ASYNCPG: … else: …`` are
 both PostgreSQL.
+
+Code organised per engine is attributed the same way: the methods of a class whose name names one
+engine (peewee's ``SqliteDatabase``, ``MySQLDatabase``), and every statement of a module whose file
+name does (encode/databases' ``backends/sqlite.py``, ``backends/mysql.py``) unless a branch inside
+says otherwise.
 """
 
 from __future__ import annotations
@@ -56,3 +61,10 @@ def branch_dialects(test) -> tuple[str | None, str | None]:
         return None, None
     (dialect,) = found
     return (None, dialect) if negated else (dialect, None)
+
+
+def name_dialect(name: str) -> str | None:
+    """The one engine a class or module name names (``SqliteDatabase`` -> sqlite), else None."""
+    low = name.lower()
+    found = {dialect for word, dialect in _WORDS if word in low}
+    return found.pop() if len(found) == 1 else None

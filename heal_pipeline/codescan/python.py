@@ -33,7 +33,7 @@ import tokenize
 from typing import Any
 
 from heal_pipeline.codescan import template as T
-from heal_pipeline.codescan.dialect import branch_dialects
+from heal_pipeline.codescan.dialect import branch_dialects, name_dialect
 from heal_pipeline.codescan.flow import (_ADD, _CLASS, _DEF, _EQ, _IMPORT, _PARAM, _RUNTIME, _SQL_START,
                                          DataFlow, _is_static, _kw, _sqlish_arg)
 
@@ -302,7 +302,10 @@ class _Extractor(DataFlow):
             cs = _Scope("class", node.name, q, scope, node)
             scope.bind(node.name, (node.lineno, node.col_offset), _CLASS, cs)
             scope.classes[node.name] = cs
+            outer = self.dialect
+            self.dialect = name_dialect(node.name) or outer  # class SqliteDatabase: its SQL is SQLite's
             self.body(node.body, cs, None)
+            self.dialect = outer
             if "__tablename__" in cs.bindings:
                 self.orm_model(node, cs)
         elif t in (ast.For, ast.AsyncFor):

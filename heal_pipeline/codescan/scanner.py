@@ -34,6 +34,7 @@ from heal_pipeline.codescan import javascript as JS
 from heal_pipeline.codescan import template as T
 from heal_pipeline.codescan.assemble import (analysis_key, analyze_parts, finalize, foreign_dialect,
                                              helper_findings)
+from heal_pipeline.codescan.dialect import name_dialect
 from heal_pipeline.codescan.pool import pool_context
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
 from heal_pipeline.model import CodeFinding, CodeScan, SqlStatement
@@ -590,10 +591,13 @@ class _PostPass:
                     kind="untraced_sql", file=f.rel, line=u["line"], col=u["col"],
                     function=u.get("function"), detail=u["detail"],
                     evidence={"call": u["call"], "reason": u.get("reason")}))
+            module_dialect = name_dialect(f.rel.rsplit("/", 1)[-1][:-3])  # backends/sqlite.py
             for site in rec["sites"]:
                 k = site.get("wrapper_candidate")
                 if k is not None and k not in self.wrappers.get(site["call"], ()):
                     continue  # SQL-looking text given to a function that is no wrapper
+                if module_dialect and "dialect" not in site:
+                    site = dict(site, dialect=module_dialect)
                 analysis = site.get("a")
                 if analysis is None:
                     parts = self.resolve(site["parts"], f, set())

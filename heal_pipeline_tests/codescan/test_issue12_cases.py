@@ -531,3 +531,27 @@ def test_item5_module_wrappers_taking_the_app_first(scan_tree):
         ("app/routes.py", 4, "fetch_one"), ("app/routes.py", 7, "execute")]
     assert r.kinds("untraced_sql") == []
     assert [(f.line, f.column) for f in r.kinds("cast_workaround")] == [(4, "id")]
+
+
+def test_item4_engine_named_classes_and_modules(scan_tree):
+    # peewee's SqliteDatabase / MySQLDatabase classes, encode/databases' backends/sqlite.py
+    r = scan_tree({"db.py": '''
+        class SqliteDatabase:
+            def set_pragma(self, cur, value):
+                cur.execute("PRAGMA journal_mode = wal")
+
+        class PostgresqlDatabase:
+            def tables(self, cur):
+                cur.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", ("public",))
+    ''', "backends/sqlite.py": '''
+        def fetch(conn, q):
+            conn.execute("INSERT OR IGNORE INTO t (a) VALUES (?)", (q,))
+    ''', "backends/postgres_sqlite_bridge.py": '''
+        def both(conn):
+            conn.execute("SELECT 1")
+    '''})
+    assert {(s.file, s.line, s.dialect) for s in r.result.other_dialects} == {
+        ("db.py", 3, "sqlite"), ("backends/sqlite.py", 2, "sqlite")}
+    assert {(s.file, s.line, s.dialect) for s in r.statements} == {
+        ("db.py", 7, "postgresql"), ("backends/postgres_sqlite_bridge.py", 2, None)}  # two engines: none
+    assert r.kinds("unparsed_sql") == []
