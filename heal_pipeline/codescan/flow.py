@@ -94,7 +94,7 @@ class DataFlow:
             params = params[1:]  # self / cls
         if arg.id not in params:
             return None
-        w = {"name": fn.name, "qualname": scope.qualname, "sql_index": params.index(arg.id),
+        w = {"name": fn.name, "qualname": scope.qualname, "sql_index": params.index(arg.id), "sql_kw": arg.id,
              "line": fn.lineno, "call": call.func.attr if type(call.func) is ast.Attribute else None}
         self.wrappers.append(w)
         return w
@@ -104,7 +104,7 @@ class DataFlow:
         call, scope, k = cand.call, cand.scope, cand.wrapper_index
         pos = (call.lineno, call.col_offset)
         self.reason = None
-        arg = call.args[k]
+        arg = _kw(call, k[3:]) if isinstance(k, str) else call.args[k]
         parts = self.resolve(arg, scope, pos, set(), 0, top=True)
         head = T.constant_text(parts[:1]) if parts else None
         if not parts or not head or not _SQL_START.match(head):
@@ -113,7 +113,8 @@ class DataFlow:
                "function": scope.qualname if scope.kind != "module" else None, "_id": id(call),
                "kind": self.source_kind(arg, scope, pos), "parts": parts,
                "hint": "colon" if self._text_hint else None, "loop": cand.loop,
-               "args": self.bound_args(call, k, scope, pos, cand.name), "wrapper_candidate": k}
+               "args": self.bound_args(call, k, scope, pos, cand.name) if isinstance(k, int) else [],
+               "wrapper_candidate": k}
         if cand.dialect is not None:
             out["dialect"] = cand.dialect
         return out

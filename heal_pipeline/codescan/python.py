@@ -471,11 +471,16 @@ class _Extractor(DataFlow):
                         if name != "copy":
                             # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
                             self.sites.append(_Site(n, scope, loop, name, self.dialect))
-                if n.args and name is not None and not site:
-                    if name == "Table":
+                if name is not None and not site and (n.args or n.keywords):
+                    if name == "Table" and n.args:
                         self.table_call(n, scope)
                     # a call that may go to a wrapper (def run_query(sql, *args)): SQL-looking argument
-                    k = _sqlish_arg(n.args)
+                    k = _sqlish_arg(n.args) if n.args else None
+                    if k is None:
+                        for kw in n.keywords:  # run_sql(conn, sql="SELECT …"): by the parameter's name
+                            if kw.arg and _sqlish_arg([kw.value]) == 0:
+                                k = "kw:" + kw.arg
+                                break
                     if k is not None:
                         self.sites.append(_Site(n, scope, loop, name, self.dialect, k))
                 stack.extend(reversed(n.args))

@@ -649,7 +649,7 @@ class _PostPass:
             rec = f.record
             if rec and f.lang == "python":
                 for w in rec.get("wrappers") or ():
-                    self.wrappers.setdefault(w["name"], set()).add(w["sql_index"])
+                    self.wrappers.setdefault(w["name"], set()).update((w["sql_index"], "kw:" + w["sql_kw"]))
         if not self.wrappers:
             return set()
         # files never parsed (no execute-like call in their bytes) may still call a wrapper

@@ -555,3 +555,21 @@ def test_item4_engine_named_classes_and_modules(scan_tree):
     assert {(s.file, s.line, s.dialect) for s in r.statements} == {
         ("db.py", 7, "postgresql"), ("backends/postgres_sqlite_bridge.py", 2, None)}  # two engines: none
     assert r.kinds("unparsed_sql") == []
+
+
+def test_item5_wrapper_called_with_the_sql_by_keyword(scan_tree):
+    r = scan_tree({"db.py": '''
+        async def run_sql(conn, sql, *params):
+            return await conn.execute(sql, *params)
+    ''', "jobs.py": '''
+        from .db import run_sql
+
+        async def purge(conn):
+            await run_sql(conn, sql="DELETE FROM sessions WHERE expires_at < now()")
+
+        async def other(conn, log):
+            log.info("x", extra="SELECT is a word here")
+    '''})
+    assert [(s.file, s.line, s.sql) for s in r.statements] == [
+        ("jobs.py", 4, "DELETE FROM sessions WHERE expires_at < now()")]
+    assert r.kinds("untraced_sql") == []
