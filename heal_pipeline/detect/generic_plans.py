@@ -1,0 +1,119 @@
+"""slow_query, *likely slow*: code statements whose generic plan reads a large table sequentially to
+keep a few rows (``EXPLAIN (GENERIC_PLAN)``, PostgreSQL 16+). Never executes a statement.
+
+Rule. Every scanned ``SELECT``/``UPDATE``/``DELETE`` that the verifier would send
+(:func:`heal_pipeline.verify.prepare_text`: placeholders as ``$n``, nothing dynamic) is explained with
+``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` — planning only, parameters unknown — in a ``READ ONLY``
+transaction that is rolled back, each statement under ``SET LOCAL statement_timeout`` and inside a
+savepoint. A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
+``Thresholds.likely_slow_min_rows`` (100,000) estimated rows (``pg_class.reltuples`` from the snapshot)
+whose estimated output is at most ``Thresholds.likely_slow_selectivity`` (1 %) of the table is
+*likely slow*: the whole table is read to return a small part of it — an index on the filter's
+columns would avoid it. One ``slow_query`` issue per statement site (``file``, ``line``), severity
+``warning``, evidence ``source: generic_plan``, ``verdict: likely slow``, ``table``, ``filter``,
+``table_rows``, ``estimated_rows``, ``selectivity``, ``total_cost``, ``sql``.
+
+Not checked (``ctx.not_checked``): servers before 16 (``EXPLAIN (GENERIC_PLAN)`` does not exist), no
+connection, and statements whose EXPLAIN timed out or failed for another reason than the statement
+itself (a statement the server rejects is ``broken_statement``'s business and is skipped here).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from ..model import Issue
+from .base import DetectContext, examined_schema
+
+_KINDS = ("SELECT", "UPDATE", "DELETE")
+_SEQ = ("Seq Scan", "Parallel Seq Scan")
+_STATEMENT_ERRORS = ("42", "22", "0A")  # the statement itself is wrong: not a failure of this check
+
+
+def _walk(plan: dict, out: list[dict]) -> None:
+    out.append(plan)
+    for child in plan.get("Plans") or ():
+        _walk(child, out)
+
+
+def seq_scans(plan_json) -> list[dict]:
+    """Every ``Seq Scan`` node with a ``Filter`` in an ``EXPLAIN (FORMAT JSON)`` result."""
+    if isinstance(plan_json, str):
+        plan_json = json.loads(plan_json)
+    nodes: list[dict] = []
+    for top in plan_json or ():
+        _walk(top.get("Plan") or {}, nodes)
+    return [n for n in nodes if n.get("Node Type") in _SEQ and n.get("Filter")]
+
+
+def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
+    code = ctx.code
+    if code is None:
+        return  # code-side checks already say "code not scanned"
+    stmts = [s for s in code.statements if (s.statement_kind or "").upper() in _KINDS and not s.parse_error]
+    if not stmts:
+        return
+    snap = ctx.snapshot
+    if snap.server_version_num and snap.server_version_num < 160000:
+        ctx.not_checked("slow_query", f"EXPLAIN (GENERIC_PLAN) needs PostgreSQL 16+ (the server is "
+                        f"{snap.server_version}): code statements not checked for likely-slow plans")
+        return
+    if ctx.connect is None:
+        ctx.not_checked("slow_query", "no database connection: code statements not checked for likely-slow plans")
+        return
+    from psycopg import sql as _sql  # noqa: PLC0415
+
+    from ..verify import prepare_text  # noqa: PLC0415
+
+    th = ctx.thresholds
+    rows = {(t.schema, t.name): t.estimated_rows for t in snap.tables}
+    failures: dict[str, int] = {}
+    found: list[tuple] = []
+    try:
+        with ctx.data() as conn:
+            conn.execute(_sql.SQL("SET LOCAL statement_timeout = {}").format(
+                _sql.Literal(f"{int(th.likely_slow_timeout_ms)}ms")))
+            for st in stmts:
+                plan = prepare_text(st)
+                if plan.text is None:
+                    continue
+                try:
+                    with conn.transaction():  # a savepoint: one failure leaves the others checkable
+                        row = conn.execute(_sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ")
+                                           + _sql.SQL(plan.text)).fetchone()  # type: ignore[arg-type]
+                except Exception as exc:  # noqa: BLE001 - classified below, never "clean" by accident
+                    state = getattr(exc, "sqlstate", None) or ""
+                    if state[:2] in _STATEMENT_ERRORS:
+                        continue
+                    reason = "timeout" if state == "57014" else (state or type(exc).__name__)
+                    failures[reason] = failures.get(reason, 0) + 1
+                    continue
+                for node in seq_scans(row[0]):
+                    schema = node.get("Schema") or "public"
+                    table = node.get("Relation Name")
+                    if not examined_schema(schema):
+                        continue
+                    total = rows.get((schema, table), -1)
+                    est = float(node.get("Plan Rows") or 0)
+                    if total < th.likely_slow_min_rows or est > total * th.likely_slow_selectivity:
+                        continue
+                    found.append((st, schema, table, total, est, node))
+                    break  # one issue per statement: the first offending scan
+    except Exception as exc:  # noqa: BLE001 - the server went away: not checked, never clean
+        ctx.not_checked("slow_query", f"generic plans could not be read: {str(exc).splitlines()[0] if str(exc) else exc}")
+        return
+    if failures:
+        ctx.not_checked("slow_query", f"{sum(failures.values())} code statement(s) could not be explained: "
+                        + ", ".join(f"{k} {v}" for k, v in sorted(failures.items())))
+    for st, schema, table, total, est, node in found:
+        sel = est / total if total else 0.0
+        yield ctx.issue(
+            "slow_query", "warning",
+            f"likely slow: the statement at {st.file}:{st.line} reads all ~{total:,} rows of {schema}.{table} "
+            f"sequentially to keep ~{est:,.0f} ({sel:.2%}) by {node['Filter']} (generic plan, not run)",
+            schema_name=schema, table_name=table, file=st.file, line=st.line,
+            evidence={"source": "generic_plan", "verdict": "likely slow", "table": f"{schema}.{table}",
+                      "filter": node["Filter"], "table_rows": total, "estimated_rows": est,
+                      "selectivity": round(sel, 6), "total_cost": node.get("Total Cost"),
+                      "node": node.get("Node Type"), "sql": st.sql[:2000]})

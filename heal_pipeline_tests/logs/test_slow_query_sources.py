@@ -1,0 +1,145 @@
+"""slow_query without pg_stat_statements (issue 12 item 9): the real server's ``duration:`` lines, and
+``EXPLAIN (GENERIC_PLAN)`` of the code's statements ("likely slow"). Positive and negative cases."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from heal_pipeline.codescan import scan
+from heal_pipeline.db import connect
+from heal_pipeline.detect import DetectContext, Thresholds, run_detection
+from heal_pipeline.introspect import take_snapshot
+from heal_pipeline.logs import cursor_at_end, read_new
+
+
+def _ctx(dsn, **kw) -> DetectContext:
+    return DetectContext(target_db="t", snapshot=take_snapshot(dsn, target_db="t"),
+                         connect=lambda: connect(dsn, autocommit=False), **kw)
+
+
+def _dbname(dsn: str) -> str:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT current_database()").fetchone()[0]
+
+
+@pytest.fixture
+def logged_dsn(fresh_dsn, pg_server):
+    if pg_server is None:
+        pytest.skip("HEAL_TEST_DSN points at an external server: its log files are not local")
+    return fresh_dsn, pg_server.info().jsonlog
+
+
+def test_slow_statements_from_the_servers_duration_lines(logged_dsn):
+    dsn, log = logged_dsn
+    cursor = cursor_at_end(log)
+    db = _dbname(dsn)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET log_min_duration_statement = 0")
+        for _ in range(3):
+            conn.execute("SELECT pg_sleep(0.06)", prepare=False)  # slow, 3 calls: reported
+        for _ in range(2):
+            conn.execute("SELECT pg_sleep(0.06), 'twice'", prepare=False)  # slow, too few calls
+        for i in range(3):
+            conn.execute(f"SELECT {i} AS fast", prepare=False)  # fast
+    deadline, slow = time.monotonic() + 20, []
+    while time.monotonic() < deadline:
+        res = read_new(log, cursor, database=db)
+        cursor, slow = res.cursor, slow + res.slow
+        if any("fast" in g.normalized for g in slow):
+            break
+        time.sleep(0.1)
+    ctx = _ctx(dsn, durations=slow, thresholds=Thresholds(slow_query_mean_ms=50))
+    assert ctx.snapshot.pg_stat_statements != "ok"  # the extension is not created in this database
+    result = run_detection(ctx, only={"slow_query"})
+    (issue,) = result.issues
+    assert issue.object_name == "select pg_sleep($1)"
+    ev = issue.evidence
+    assert ev["source"] == "log" and ev["calls"] == 3 and ev["mean_ms"] >= 50 and ev["max_ms"] >= ev["mean_ms"]
+    assert ev["statement"] == "SELECT pg_sleep(0.06)"
+    # heal's own session sees the server default (1000 ms): statements between 50 and 1000 ms that
+    # the application's sessions did not log are invisible — said, so the check is never "clean"
+    assert ev["log_min_duration_statement_ms"] == 1000
+    assert [u["check"] for u in result.unchecked] == ["slow_query"]
+    assert "log_min_duration_statement = 1000 ms is above the 50 ms threshold" in result.unchecked[0]["reason"]
+
+
+def test_with_the_threshold_covered_the_log_check_is_complete(fresh_dsn):
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = 100").format(
+            sql.Identifier(_dbname(fresh_dsn))))
+    result = run_detection(_ctx(fresh_dsn, durations=[]), only={"slow_query"})
+    assert result.issues == [] and result.unchecked == []
+
+
+def test_no_log_or_logging_off_is_not_checked_never_clean(fresh_dsn):
+    result = run_detection(_ctx(fresh_dsn, durations=None), only={"slow_query"})
+    assert result.issues == []
+    assert result.unchecked[0]["reason"].endswith("no server log read for duration lines (HEAL_QUERY_LOG)")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = -1").format(
+            sql.Identifier(_dbname(fresh_dsn))))
+    result = run_detection(_ctx(fresh_dsn, durations=[]), only={"slow_query"})
+    assert result.issues == []
+    assert "log_min_duration_statement = -1: the server logs no statement durations" in result.unchecked[0]["reason"]
+
+
+# --------------------------------------------------------------------------------------
+# EXPLAIN (GENERIC_PLAN)
+# --------------------------------------------------------------------------------------
+
+APP = '''
+def handlers(cur, key, ident, flag):
+    cur.execute("SELECT id FROM events WHERE payload = %s", (key,))
+    cur.execute("SELECT payload FROM events WHERE id = %s", (ident,))
+    cur.execute("SELECT count(*) FROM events")
+    cur.execute("SELECT id FROM events WHERE flag = %s", (flag,))
+    cur.execute("SELECT id FROM small WHERE v = %s", (key,))
+    cur.execute("DELETE FROM events WHERE payload = %s", (key,))
+    cur.execute("SELECT nope FROM events WHERE payload = %s", (key,))
+'''
+
+
+@pytest.fixture
+def big_db(fresh_dsn):
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE events (id int PRIMARY KEY, payload text, flag boolean)")
+        conn.execute("INSERT INTO events SELECT g, 'p' || g, g % 2 = 0 FROM generate_series(1, 120000) g")
+        conn.execute("CREATE TABLE small (id int PRIMARY KEY, v text)")
+        conn.execute("INSERT INTO small SELECT g, 'v' || g FROM generate_series(1, 500) g")
+        conn.execute("ANALYZE events; ANALYZE small")
+    return fresh_dsn
+
+
+def test_generic_plan_flags_a_seq_scan_of_a_large_table_for_a_selective_filter(big_db, tmp_path):
+    (tmp_path / "app.py").write_text(APP.lstrip("\n"))
+    ctx = _ctx(big_db, code=scan([tmp_path]), durations=[])
+    result = run_detection(ctx, only={"slow_query"})
+    likely = {i.line: i for i in result.issues if i.evidence.get("source") == "generic_plan"}
+    # payload = $1 (SELECT and DELETE) are likely slow; the PK lookup, the unfiltered count, the 50 %
+    # boolean filter, the small table and the statement the server rejects are not
+    assert set(likely) == {2, 7}, {k: v.detail for k, v in likely.items()}
+    i = likely[2]
+    assert (i.severity, i.file, i.schema_name, i.table_name) == ("warning", "app.py", "public", "events")
+    ev = i.evidence
+    assert ev["verdict"] == "likely slow" and ev["table_rows"] >= 100_000 and ev["selectivity"] <= 0.01
+    assert "payload" in ev["filter"] and i.detail.startswith("likely slow: ")
+    with psycopg.connect(big_db) as conn:  # EXPLAIN without ANALYZE: the DELETE never ran
+        assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 120000
+    # a higher bar for "large" flags nothing
+    ctx = _ctx(big_db, code=ctx.code, durations=[], thresholds=Thresholds(likely_slow_min_rows=1_000_000))
+    assert [i for i in run_detection(ctx, only={"slow_query"}).issues
+            if i.evidence.get("source") == "generic_plan"] == []
+
+
+def test_generic_plan_needs_postgresql_16(big_db, tmp_path):
+    (tmp_path / "app.py").write_text(APP.lstrip("\n"))
+    ctx = _ctx(big_db, code=scan([tmp_path]), durations=[])
+    # the snapshot of a PostgreSQL 15 server (the rule reads only the version from it)
+    ctx.snapshot.server_version_num, ctx.snapshot.server_version = 150010, "15.10"
+    result = run_detection(ctx, only={"slow_query"})
+    assert [i for i in result.issues if i.evidence.get("source") == "generic_plan"] == []
+    assert any("needs PostgreSQL 16+ (the server is 15.10)" in u["reason"] for u in result.unchecked)
