@@ -20,6 +20,8 @@ holds its DSN, so the file can be committed and the secrets stay in the environm
     migrations_dirs = ["/src/shop/migrations"]
     query_log = "/var/log/postgresql/postgresql.json"   # optional: jsonlog/csvlog to tail
     log_database = "shop"            # optional: the database name in that log (default: the DSN's)
+    query_log_keys = { sqlstate = "pg.code", statement = "sql" }   # optional: keys of an app JSON log
+                                     # (or "sqlstate=pg.code,statement=sql"; default HEAL_QUERY_LOG_KEYS)
     policy = "policies/shop.toml"    # optional: fix policy (default HEAL_POLICY)
     observation_window = "14d"       # optional (default HEAL_OBSERVATION_WINDOW, else 7d)
 
