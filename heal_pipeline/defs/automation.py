@@ -279,7 +279,7 @@ def evaluate_failed_query_log(cursor: str | None, instance: dg.DagsterInstance, 
             res = reads.get(key)
             if res is None:
                 res = reads[key] = read_new(path, tail_cursor, start=start, max_bytes=max_bytes,
-                                            keys=dict(spec.query_log_keys) or None)
+                                            keys=dict(spec.query_log_keys) or None, durations=False)
         except LogUnreadable as exc:
             notes.append(f"{name}: {exc}")
             say(f"failed_query_log_sensor: {name}: {exc}")

@@ -33,6 +33,24 @@ __all__ = ["DURATION", "parse_duration_message", "group_durations", "merge_durat
 DURATION = re.compile(r"^duration: (?P<ms>\d+(?:\.\d+)?) ms(?:  (?P<phase>statement|execute|parse|bind)"
                       r"(?: (?P<name>[^:]*))?: (?P<sql>.*))?\s*$", re.S)
 DURATION_PREFIX = "duration: "
+# statements that differ only in plain string/number literals normalise alike: one normalize() call
+# per such shape (a log repeats one statement with other values thousands of times)
+_LITERALS = re.compile(r"'(?:[^'\\]|'')*'|(?<![\w$.])\d+(?:\.\d+)?(?![\w.])")
+_UNSAFE = ('"', "$$", "::", "\\", "--", "/*")
+
+
+def _normalizer():
+    shapes: dict[str, str] = {}
+
+    def norm(stmt: str) -> str:
+        if any(u in stmt for u in _UNSAFE):  # quoted names, dollar quotes, typmods, comments: exact
+            return normalize(stmt)
+        shape = _LITERALS.sub("?", stmt)
+        got = shapes.get(shape)
+        if got is None:
+            got = shapes[shape] = normalize(stmt)
+        return got
+    return norm
 
 
 def parse_duration_message(message: str) -> tuple[float, str] | None:
@@ -50,12 +68,13 @@ def group_durations(records: Iterable, *, database: str | None = None,
                     source: str | None = None) -> list[LoggedStatement]:
     """Group duration records (``LogRecord`` with ``duration_ms``) by normalised statement."""
     groups: dict[str, LoggedStatement] = {}
+    norm_of = _normalizer()
     for rec in records:
         if rec.duration_ms is None or not rec.statement:
             continue
         if database is not None and rec.database != database and not (rec.database is None and rec.app):
             continue
-        norm = normalize(rec.statement)
+        norm = norm_of(rec.statement)
         g = groups.get(norm)
         if g is None:
             groups[norm] = LoggedStatement(normalized=norm, statement=rec.statement, calls=1,

@@ -115,6 +115,7 @@ class ChunkResult:
     durations: list[LogRecord] = field(default_factory=list)  # ``duration: … ms`` records
     unrecognised: int = 0  # lines of no known shape, errors without a SQLSTATE (never silently dropped)
     unrecognised_samples: list[Garbage] = field(default_factory=list)
+    want_durations: bool = True  # False: duration lines are merely skipped (the sensor's ticks)
 
     def _unrec(self, offset: int, line: int | None, reason: str, raw: bytes | str) -> None:
         self.unrecognised += 1
@@ -128,7 +129,7 @@ class ChunkResult:
         """Keep ``rec`` as a duration record if its message is one; False otherwise."""
         from .durations import parse_duration_message  # noqa: PLC0415
 
-        got = parse_duration_message(rec.message)
+        got = parse_duration_message(rec.message) if self.want_durations else None
         if got is None:
             return False
         rec.duration_ms, rec.statement = got
@@ -222,16 +223,18 @@ def _s(v) -> str | None:
 
 def parse_chunk(data: bytes, fmt: str, *, offset: int = 0, line: int | None = 1, final: bool = False,
                 at_cap: bool = False, skip_partial: bool = False, source: str | None = None,
-                failures_only: bool = True, keys: dict[str, str] | None = None) -> ChunkResult:
+                failures_only: bool = True, keys: dict[str, str] | None = None,
+                durations: bool = True) -> ChunkResult:
     """Parse the complete records at the start of ``data`` (bytes of a log file from ``offset``).
 
     ``final``: no more bytes will come (whole-file parsing, a rotated-away file): an unterminated
     last line is parsed as a record. ``at_cap``: ``data`` was cut by the byte cap, more follows.
     ``skip_partial``: the previous read cut an oversized line/record; drop its remainder first.
     ``keys``: the key mapping for application JSON lines (``applog.py``; None: the defaults).
+    ``durations=False``: ``duration:`` lines are counted as skipped, not parsed.
     """
     fmt = resolve_format(fmt) or "plain"
-    res = ChunkResult()
+    res = ChunkResult(want_durations=durations)
     start = 0
     if skip_partial:
         start = _skip_remainder(data, fmt, final)
@@ -319,14 +322,19 @@ def _parse_json_lines(data, start, end, offset, line, final, at_cap, source, fai
                 app_json_line(s, raw, offset + pos, ln, source, keys, res)
             elif failures_only and not (_FAIL_MARKERS[0] in s or _FAIL_MARKERS[1] in s
                                         or _FAIL_MARKERS[2] in s):
-                if b'"duration: ' in s:  # log_min_duration_statement
+                if res.want_durations and b'"duration: ' in s:  # log_min_duration_statement
                     try:
                         obj = json.loads(s.decode("utf-8", "replace"))
                     except ValueError as exc:
                         res._bad(offset + pos, ln, f"invalid JSON: {exc}", raw)
                     else:
-                        rec = _from_json(obj) if isinstance(obj, dict) else None
-                        if rec is not None and rec.severity == "LOG" and res._duration(rec):
+                        rec = None
+                        if isinstance(obj, dict) and obj.get("error_severity") == "LOG":
+                            rec = LogRecord(severity="LOG", sqlstate=None, message=str(obj.get("message") or ""),
+                                            timestamp=iso_timestamp(_s(obj.get("timestamp"))),
+                                            database=_s(obj.get("dbname")), user=_s(obj.get("user")),
+                                            application=_s(obj.get("application_name")))
+                        if rec is not None and res._duration(rec):
                             rec.offset, rec.line, rec.source = offset + pos, ln, source
                         else:
                             res.skipped += 1

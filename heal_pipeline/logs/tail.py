@@ -217,6 +217,7 @@ class _Acc:
     bytes_read: int = 0
     failures_only: bool = True
     keys: dict | None = None
+    want_durations: bool = True
     durations: list[LogRecord] = field(default_factory=list)
     unrecognised: int = 0
     unrecognised_samples: list[dict] = field(default_factory=list)
@@ -237,7 +238,8 @@ def _read_segment(fh, path: str, st: os.stat_result, offset: int, line: int | No
     at_cap = len(data) < avail
     res: ChunkResult = parse_chunk(data, fmt, offset=offset, line=line, final=final and not at_cap,
                                    at_cap=at_cap, skip_partial=skip, source=path,
-                                   failures_only=acc.failures_only, keys=acc.keys)
+                                   failures_only=acc.failures_only, keys=acc.keys,
+                                   durations=acc.want_durations)
     acc.records.extend(res.records)
     acc.durations.extend(res.durations)
     acc.garbage += res.garbage
@@ -256,7 +258,7 @@ def _read_segment(fh, path: str, st: os.stat_result, offset: int, line: int | No
 def read_new(path: str | os.PathLike, cursor: dict | None = None, *, fmt: str | None = None,
              max_bytes: int = DEFAULT_MAX_BYTES, start: str = "beginning",
              database: str | None = None, failures_only: bool = True,
-             keys: dict[str, str] | None = None) -> TailResult:
+             keys: dict[str, str] | None = None, durations: bool = True) -> TailResult:
     """Read what was appended to ``path`` since ``cursor``; see the module doc.
 
     ``fmt``: ``jsonlog`` | ``csvlog`` | ``plain`` (default: the cursor's, else from the file name,
@@ -264,7 +266,8 @@ def read_new(path: str | os.PathLike, cursor: dict | None = None, *, fmt: str | 
     ``failed`` (``records`` keep everything). ``failures_only=False`` also returns LOG/WARNING/…
     records in ``records`` (``failed`` still groups failures only). ``keys``: the key mapping of an
     application JSON log (``applog.py``). ``durations`` holds the ``duration: … ms`` records and
-    ``slow`` groups them (with the same database filter). Raises :class:`LogUnreadable` only for a
+    ``slow`` groups them (with the same database filter); ``durations=False`` skips them (the
+    sensor only needs failures). Raises :class:`LogUnreadable` only for a
     file that exists but cannot be read.
     """
     path = os.fspath(path)
@@ -275,7 +278,7 @@ def read_new(path: str | os.PathLike, cursor: dict | None = None, *, fmt: str | 
     notes: list[str] = []
     cur = _check_cursor(cursor, notes)
     fmt = resolve_format(fmt) or (cur.get("fmt") if cur else None)
-    acc = _Acc(failures_only=failures_only, keys=keys)
+    acc = _Acc(failures_only=failures_only, keys=keys, want_durations=durations)
     budget = max_bytes
     rotated = truncated = False
 

@@ -173,3 +173,18 @@ def test_a_bad_key_mapping_is_a_one_line_error(value, message):
         parse_key_mapping(value)
     assert "\n" not in str(exc.value)
     assert parse_key_mapping("") is None and parse_key_mapping({"sqlstate": "code"}) == {"sqlstate": "code"}
+
+
+def test_the_shape_cache_normalises_exactly_like_normalize():
+    """group_durations calls normalize() once per literal shape: same answers, statement by statement."""
+    from heal_pipeline.logs import normalize
+    from heal_pipeline.logs.durations import _normalizer
+
+    norm = _normalizer()
+    stmts = ["select * from t where id = 5 and name = 'x'", "select * from t where id = 7 and name = 'it''s'",
+             "SELECT * FROM t WHERE id = -3", "select * from t1 where id in (1, 2)", "select * from t1 where id in (3)",
+             "select 1.5, 2 limit 10", "select * from t where a = $1 and b = $1", "select * from t where a = $1 and b = $2",
+             'select * from "t 1" where id = 1', 'select * from "t 2" where id = 1', "select 1::numeric(10,2)",
+             "select 2::numeric(12,2)", "select 'a' -- 5 rows", "select e'x\\'y'", "select x1 from t2 where y3 = 4"]
+    for s in stmts + stmts:
+        assert norm(s) == normalize(s), s
