@@ -1,10 +1,11 @@
 """slow_query, *likely slow*: code statements whose generic plan reads a large table sequentially to
 keep a few rows (``EXPLAIN (GENERIC_PLAN)``, PostgreSQL 16+). Never executes a statement.
 
-Rule. Every scanned ``SELECT``/``UPDATE``/``DELETE`` that the verifier would send
+Rule. Every scanned ``SELECT``/``UPDATE``/``DELETE`` that the verifier sent and the server accepted
 (:func:`heal_pipeline.verify.prepare_text`: placeholders as ``$n``, nothing dynamic) is explained with
 ``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` — planning only, parameters unknown — in a ``READ ONLY``
-transaction that is rolled back, each statement under ``SET LOCAL statement_timeout`` and inside a
+transaction that is rolled back (``application_name = heal_verify``, so the log reader never takes
+heal's own errors for the application's), each statement under ``statement_timeout`` and inside a
 savepoint. A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
 ``Thresholds.likely_slow_min_rows`` (100,000) estimated rows (``pg_class.reltuples`` from the snapshot)
 whose estimated output is at most ``Thresholds.likely_slow_selectivity`` (1 %) of the table is
@@ -66,14 +67,21 @@ def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
 
     from ..verify import prepare_text  # noqa: PLC0415
 
+    from .pg011_broken_statement import statement_checks  # noqa: PLC0415
+
+    checks = statement_checks(ctx)  # memoised: the verifier's verdicts, computed once per run
+    if checks is not None:  # explain only what the server accepted (no error lines in its log)
+        ok = {c.statement_id for c in checks if c.status == "ok"}
+        stmts = [s for s in stmts if s.statement_id in ok]
     th = ctx.thresholds
     rows = {(t.schema, t.name): t.estimated_rows for t in snap.tables}
     failures: dict[str, int] = {}
     found: list[tuple] = []
     try:
         with ctx.data() as conn:
-            conn.execute(_sql.SQL("SET LOCAL statement_timeout = {}").format(
-                _sql.Literal(f"{int(th.likely_slow_timeout_ms)}ms")))
+            # heal_verify: a failure of heal's own EXPLAIN is never read back as the application's
+            conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('application_name', %s, true)",
+                         (f"{int(th.likely_slow_timeout_ms)}ms", "heal_verify"))
             for st in stmts:
                 plan = prepare_text(st)
                 if plan.text is None:
