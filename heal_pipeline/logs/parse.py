@@ -534,6 +534,8 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
             setattr(pending, last_field, (getattr(pending, last_field) or "") + "\n" + text[1:])
         elif not text.strip():
             pass
+        elif text.startswith("\t") and not _APP.match(text):
+            res.skipped += 1  # the continuation of a record that is not kept (a multi-line LOG statement)
         else:
             m = _APP.match(text)
             if m:

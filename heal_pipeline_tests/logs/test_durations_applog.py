@@ -53,7 +53,7 @@ def logged(pg_server):
                     break
                 time.sleep(0.1)
             out[fmt] = (recs, res)
-        yield {"db": dbname, **out}
+        yield {"db": dbname, "cursors": cursors, **out}
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
@@ -70,7 +70,13 @@ def test_duration_lines_of_the_real_server_in_every_format(logged, fmt):
     assert not any("not logged" in s for s in stmts)
     if fmt != "plain":  # the default stderr prefix names no database
         assert {r.database for r in mine} == {logged["db"]}
-    assert res.garbage == 0
+    assert res.garbage == 0 and res.unrecognised == 0  # a real server's log: every line has a shape
+
+
+def test_the_sensors_read_skips_duration_lines_and_recognises_every_line(logged):
+    _, res = logged["plain"]
+    again = read_new(res.path, logged["cursors"]["plain"], fmt="plain", durations=False)
+    assert again.durations == [] and again.unrecognised == 0 and again.skipped > 0
 
 
 def test_grouped_by_normalised_statement_with_calls_and_times(logged):
