@@ -6,6 +6,7 @@ is the only write heal does during a scan, and it never touches the application'
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -81,6 +82,14 @@ def previous_snapshot(conn: psycopg.Connection, target_db: str) -> Snapshot | No
     return Snapshot.from_dict(row[0]) if row else None
 
 
+def latest_snapshot_hash(conn: psycopg.Connection, target_db: str) -> str | None:
+    """The structural hash of the target's latest stored snapshot (no jsonb body read)."""
+    row = conn.execute(
+        "SELECT content_hash FROM heal.schema_snapshots WHERE target_db = %s"
+        " ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1", (target_db,)).fetchone()
+    return row[0] if row else None
+
+
 def snapshot_history(conn: psycopg.Connection, target_db: str, limit: int = 1000) -> list[dict[str, Any]]:
     """Light rows (no jsonb body) of earlier snapshots, newest first — for observation windows."""
     cur = conn.execute(
@@ -91,7 +100,8 @@ def snapshot_history(conn: psycopg.Connection, target_db: str, limit: int = 1000
 
 
 def save_snapshot(conn: psycopg.Connection, snap: Snapshot, *, drift: dict[str, Any],
-                  run_id: str | None, seconds: float | None) -> int:
+                  run_id: str | None, seconds: float | None, content_hash: str | None = None) -> int:
+    dumps = functools.partial(json.dumps, default=str)  # one pass: no dumps → loads → dumps
     try:
         row = conn.execute(
             """INSERT INTO heal.schema_snapshots
@@ -99,9 +109,9 @@ def save_snapshot(conn: psycopg.Connection, snap: Snapshot, *, drift: dict[str, 
                     counts, drift, unavailable, seconds, snapshot)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                RETURNING snapshot_id""",
-            (snap.target_db, run_id, snap.taken_at, snap.content_hash(), snap.server_version,
-             snap.stats_reset, Jsonb(snap.counts()), Jsonb(drift), Jsonb(snap.unavailable),
-             seconds, Jsonb(json.loads(json.dumps(snap.to_dict(), default=str)))),
+            (snap.target_db, run_id, snap.taken_at, content_hash or snap.content_hash(), snap.server_version,
+             snap.stats_reset, Jsonb(snap.counts()), Jsonb(drift, dumps), Jsonb(snap.unavailable, dumps),
+             seconds, Jsonb(snap.to_dict(), dumps)),
         ).fetchone()
     except psycopg.errors.InsufficientPrivilege as exc:
         raise HealError(f"cannot write to the heal store: {first_line(exc)} "

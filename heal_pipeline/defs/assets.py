@@ -10,7 +10,7 @@ from ..errors import HealError
 from ..introspect import compute_drift, drift_rows, drift_total
 from ..scan import code_cache_dir, scan_code, take_target_snapshot
 from ..config import database_name
-from ..store import (ingest_failed_queries, load_log_cursor, open_store, previous_snapshot,
+from ..store import (ingest_failed_queries, latest_snapshot_hash, load_log_cursor, open_store, previous_snapshot,
                      save_code_scan, save_snapshot)
 from .constants import GROUP_CODESCAN, GROUP_INTROSPECT, OWNERS, target_db_partitions
 from .resources import HealResource
@@ -48,11 +48,14 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
     try:
         snap = take_target_snapshot(target)  # PostgreSQL, or a sqlite: file (heal_pipeline.sqlite)
         seconds = time.perf_counter() - started
+        content_hash = snap.content_hash()
         with open_store(target.store_dsn) as store:
-            before = previous_snapshot(store, target.name)
+            # equal structural hashes mean no drift: the previous body is read only when it differs
+            before_hash = latest_snapshot_hash(store, target.name)
+            before = snap if before_hash == content_hash else previous_snapshot(store, target.name)
             drift = compute_drift(before, snap)
             snapshot_id = save_snapshot(store, snap, drift=drift, run_id=context.run.run_id,
-                                        seconds=seconds)
+                                        seconds=seconds, content_hash=content_hash)
     except HealError as exc:
         raise _fail(exc) from None
 
@@ -61,7 +64,7 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
     metadata: dict[str, object] = {
         **{f"count/{k}": dg.MetadataValue.int(v) for k, v in counts.items()},
         "snapshot_id": dg.MetadataValue.int(snapshot_id),
-        "content_hash": dg.MetadataValue.text(snap.content_hash()),
+        "content_hash": dg.MetadataValue.text(content_hash),
         "server_version": dg.MetadataValue.text(snap.server_version),
         "stats_reset": dg.MetadataValue.text(snap.stats_reset or "never"),
         "pg_stat_statements": dg.MetadataValue.text(snap.pg_stat_statements),
@@ -82,7 +85,7 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
         f"snapshot of {target.name}: {counts['tables']} tables, {counts['indexes']} indexes, "
         f"{snap.query_count} catalog queries in {seconds:.3f}s; drift "
         f"{'n/a (first snapshot)' if before is None else drift_total(drift)}")
-    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(snap.content_hash()))
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(content_hash))
 
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> dg.TableMetadataValue:

@@ -107,10 +107,14 @@ class PlanContext:
         """Every relation name in ``schema`` (tables, indexes, sequences, views share it)."""
         if self.conn is None:
             return set()
-        cur = self.conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = %s", (schema,))
-        return {r[0] for r in cur.fetchall()}
+        # planning reads and never writes: one query per schema and pass (500 plans asked 500 times)
+        memo = self.__dict__.setdefault("_relation_names", {})
+        if schema not in memo:
+            cur = self.conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s", (schema,))
+            memo[schema] = frozenset(r[0] for r in cur.fetchall())
+        return set(memo[schema])
 
     def constraint_names(self, schema: str, table: str) -> set[str]:
         if self.conn is None:

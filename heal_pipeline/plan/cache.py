@@ -94,7 +94,8 @@ def global_key(snap: Snapshot, ctx) -> str:
 
 
 def issue_key(issue: Issue) -> str:
-    return _sha(dataclasses.asdict(issue))
+    # the fields as they are (json.dumps walks the nested evidence; asdict's deep copy is not needed)
+    return _sha({f.name: getattr(issue, f.name) for f in dataclasses.fields(issue)})
 
 
 def _table_version(snap_tables: dict, qualified: str) -> list | None:
@@ -167,6 +168,7 @@ class PlanCache:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.entries: dict[str, dict] = {}
+        self._loaded = False  # the file on disk holds exactly ``entries`` as read
         self.stats = {"hits": 0, "misses": 0, "stored": 0}
         self.missed: list[str] = []  # fingerprints re-planned this time (observability, tests)
         if path is not None:
@@ -174,12 +176,14 @@ class PlanCache:
                 data = json.loads(path.read_text())
                 if data.get("format") == FORMAT:
                     self.entries = dict(data.get("entries") or {})
+                    self._loaded = True
             except (OSError, ValueError, AttributeError):
                 self.entries = {}
         self._global: str | None = None
         self._tree: str | None = None
         self._tables: dict = {}
         self._seen: set[str] = set()
+        self._dropped = 0
 
     @classmethod
     def for_target(cls, target_db: str, home: Path | None = None) -> "PlanCache":
@@ -218,7 +222,7 @@ class PlanCache:
 
     def store(self, issue: Issue, plan: FixPlan, ctx) -> None:
         if transient(plan) or self._global is None:
-            self.entries.pop(issue.fingerprint, None)
+            self._dropped += self.entries.pop(issue.fingerprint, None) is not None
             return
         from . import plan_to_dict
 
@@ -235,11 +239,13 @@ class PlanCache:
         if self.path is None:
             return
         keep = {k: v for k, v in self.entries.items() if k in self._seen}
+        if not self.stats["stored"] and not self._dropped and len(keep) == len(self.entries) and self._loaded:
+            return  # every entry was a hit and none is stale: the file on disk is already this
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".plans-", suffix=".json")
         try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"format": FORMAT, "entries": keep}, fh, default=str)
+            with os.fdopen(fd, "w") as fh:  # dumps + one write: json.dump encodes in small Python chunks
+                fh.write(json.dumps({"format": FORMAT, "entries": keep}, default=str))
             os.replace(tmp, self.path)
         except OSError:
             try:
