@@ -24,7 +24,9 @@ table, column, operand types, constraint, bound value) and each one becomes
    statement fails for every value of those types), ``warning`` for 22P02 and 23503 (they depend
    on the values sent).
 
-Columns are compared by table and column name, and by schema when both sides name one.
+Columns are compared by table and column name, and by schema when both sides name one. An issue
+that receives runtime evidence keeps its identity and severity; its ``detail`` ends with
+``; the log has N runtime failure(s) of it (42883 ×1, 22P02 ×1)``.
 """
 
 from __future__ import annotations
@@ -146,10 +148,13 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
 
     by_site = {(i.file, i.line): i for i in broken if i.file}
     new: dict[tuple, Issue] = {}
+    matched: dict[int, tuple[Issue, dict[str, int]]] = {}
     for fq, d, fp in failures:
         target = _match(ctx, fq, d, fp, broken)
         if target is not None:
             _attach(target, fq, d)
+            states = matched.setdefault(id(target), (target, {}))[1]
+            states[fq.sqlstate] = states.get(fq.sqlstate, 0) + fq.count
             continue
         what = f"{fq.sqlstate} ({sqlstate_name(fq.sqlstate)}): {fq.message}"
         sites = _sites(ctx).get(fp or "", [])
@@ -172,5 +177,10 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
                           "sql": text or fq.statement, "log": [], "log_count": 0})
             _attach(issue, fq, d)
             new[key] = issue
+    for issue, states in matched.values():  # said where people read, not only in the evidence
+        if issue.issue_type == "broken_statement":
+            continue  # its detail already counts the log's failures of it
+        issue.detail += (f"; the log has {sum(states.values())} runtime failure(s) of it ("
+                         + ", ".join(f"{k} ×{v}" for k, v in sorted(states.items())) + ")")
     return list(new.values())
 

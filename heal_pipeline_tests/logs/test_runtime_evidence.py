@@ -91,6 +91,7 @@ def test_runtime_failures_become_evidence_or_broken_statements(fired):
     tm = by[("type_mismatch", "sessions", "user_id", None, None)]
     states = sorted(e["sqlstate"] for e in tm.evidence["runtime"])
     assert states == ["22P02", "42883"] and tm.evidence["runtime_count"] == 2
+    assert tm.detail.endswith("; the log has 2 runtime failure(s) of it (22P02 ×1, 42883 ×1)")
     e42883 = next(e for e in tm.evidence["runtime"] if e["sqlstate"] == "42883")
     assert e42883["diagnosis"]["types"] == ["text", "integer"] and e42883["diagnosis"]["column"] == "user_id"
     e22 = next(e for e in tm.evidence["runtime"] if e["sqlstate"] == "22P02")
