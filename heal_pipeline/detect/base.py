@@ -49,6 +49,7 @@ class Thresholds:
     likely_slow_min_rows: int = 100_000  # pg_class.reltuples of the sequentially scanned table
     likely_slow_selectivity: float = 0.01  # estimated output rows / table rows at most
     likely_slow_timeout_ms: int = 2_000  # statement_timeout of each EXPLAIN (GENERIC_PLAN)
+    slow_query_log_window_s: float = 7 * 86400  # a logged statement counts if logged this recently
 
 
 @dataclass

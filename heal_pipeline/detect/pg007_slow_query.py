@@ -81,9 +81,12 @@ class SlowQuery(Check):
         if setting is not None and setting > th.slow_query_mean_ms:
             ctx.not_checked("slow_query", f"{pgss}; log_min_duration_statement = {setting} ms is above "
                             f"the {th.slow_query_mean_ms:g} ms threshold: statements in between are not seen")
+        since = _since(ctx.snapshot.taken_at, th.slow_query_log_window_s)
         for g in ctx.durations:
             if g.mean_ms < th.slow_query_mean_ms or g.calls < th.slow_query_min_calls:
                 continue
+            if since is not None and g.last_seen and _ts(g.last_seen) is not None and _ts(g.last_seen) < since:
+                continue  # not logged for a week: fixed, or no longer run (its history stays in the store)
             text = " ".join(g.statement.split())
             yield ctx.issue(
                 "slow_query", self.severity,
@@ -95,6 +98,20 @@ class SlowQuery(Check):
                           "statement": g.statement[:2000], "first_seen": g.first_seen,
                           "last_seen": g.last_seen, "log": g.source,
                           "log_min_duration_statement_ms": setting})
+
+
+def _ts(text: str | None) -> float | None:
+    from datetime import datetime  # noqa: PLC0415
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _since(taken_at: str | None, window_s: float) -> float | None:
+    t = _ts(taken_at)
+    return None if t is None else t - window_s
 
 
 def _log_min_duration(ctx: DetectContext) -> tuple[int | None, str]:

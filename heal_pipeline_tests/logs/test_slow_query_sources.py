@@ -73,6 +73,18 @@ def test_with_the_threshold_covered_the_log_check_is_complete(fresh_dsn):
             sql.Identifier(_dbname(fresh_dsn))))
     result = run_detection(_ctx(fresh_dsn, durations=[]), only={"slow_query"})
     assert result.issues == [] and result.unchecked == []
+    # what heal.logged_statements holds: one statement still logged, one last logged a month ago
+    from datetime import datetime, timedelta, timezone
+
+    from heal_pipeline.model import LoggedStatement
+
+    now = datetime.now(timezone.utc)
+    groups = [LoggedStatement(normalized=f"select * from {t} where x = $1", statement=f"SELECT * FROM {t} WHERE x = 1",
+                              calls=5, total_ms=2500.0, max_ms=900.0, last_seen=seen.isoformat())
+              for t, seen in (("recent", now - timedelta(hours=1)), ("fixed_long_ago", now - timedelta(days=30)))]
+    result = run_detection(_ctx(fresh_dsn, durations=groups), only={"slow_query"})
+    assert [i.object_name for i in result.issues] == ["select * from recent where x = $1"]
+    assert result.issues[0].evidence["mean_ms"] == 500.0 and result.unchecked == []
 
 
 def test_no_log_or_logging_off_is_not_checked_never_clean(fresh_dsn):
