@@ -5,8 +5,8 @@ Rule. Every scanned ``SELECT``/``UPDATE``/``DELETE`` that the verifier sent and 
 (:func:`heal_pipeline.verify.prepare_text`: placeholders as ``$n``, nothing dynamic) is explained with
 ``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` — planning only, parameters unknown — in a ``READ ONLY``
 transaction that is rolled back (``application_name = heal_verify``, so the log reader never takes
-heal's own errors for the application's), each statement under ``statement_timeout`` and inside a
-savepoint. A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
+heal's own errors for the application's), each statement under ``statement_timeout``, one round trip
+per batch of 100 (pipelined; a batch with a failure is rolled back and explained one by one). A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
 ``Thresholds.likely_slow_min_rows`` (100,000) estimated rows (``pg_class.reltuples`` from the snapshot)
 whose estimated output is at most ``Thresholds.likely_slow_selectivity`` (1 %) of the table is
 *likely slow*: the whole table is read to return a small part of it — an index on the filter's
@@ -48,6 +48,34 @@ def seq_scans(plan_json) -> list[dict]:
     return [n for n in nodes if n.get("Node Type") in _SEQ and n.get("Filter")]
 
 
+_BATCH = 100
+
+
+def _explain_batch(conn, batch, session):
+    """(statement, EXPLAIN row, error) for a batch, pipelined (one round trip for the batch); if any
+    statement fails, the batch is rolled back and explained again one by one."""
+    from psycopg import sql as _sql  # noqa: PLC0415
+
+    def q(text):  # prepare=False: a server-side prepared EXPLAIN would own the $n itself
+        return _sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ") + _sql.SQL(text)  # type: ignore[arg-type]
+    try:
+        with conn.pipeline():
+            curs = [conn.execute(q(text), prepare=False) for _, text in batch]
+        return [(st, cur.fetchone(), None) for (st, _), cur in zip(batch, curs)]
+    except Exception:  # noqa: BLE001 - one statement failed: find which, one round trip each
+        conn.rollback()
+        session()
+    out = []
+    for st, text in batch:
+        try:
+            out.append((st, conn.execute(q(text), prepare=False).fetchone(), None))
+        except Exception as exc:  # noqa: BLE001 - classified by the caller
+            conn.rollback()
+            session()
+            out.append((st, None, exc))
+    return out
+
+
 def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
     code = ctx.code
     if code is None:
@@ -63,7 +91,6 @@ def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
     if ctx.connect is None:
         ctx.not_checked("slow_query", "no database connection: code statements not checked for likely-slow plans")
         return
-    from psycopg import sql as _sql  # noqa: PLC0415
 
     from ..verify import prepare_text  # noqa: PLC0415
 
@@ -79,35 +106,34 @@ def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
     found: list[tuple] = []
     try:
         with ctx.data() as conn:
-            # heal_verify: a failure of heal's own EXPLAIN is never read back as the application's
-            conn.execute("SELECT set_config('statement_timeout', %s, true), set_config('application_name', %s, true)",
-                         (f"{int(th.likely_slow_timeout_ms)}ms", "heal_verify"))
-            for st in stmts:
-                plan = prepare_text(st)
-                if plan.text is None:
-                    continue
-                try:
-                    with conn.transaction():  # a savepoint: one failure leaves the others checkable
-                        row = conn.execute(_sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ")
-                                           + _sql.SQL(plan.text)).fetchone()  # type: ignore[arg-type]
-                except Exception as exc:  # noqa: BLE001 - classified below, never "clean" by accident
-                    state = getattr(exc, "sqlstate", None) or ""
-                    if state[:2] in _STATEMENT_ERRORS:
+            def session() -> None:
+                # heal_verify: a failure of heal's own EXPLAIN is never read back as the application's
+                conn.execute("SELECT set_config('statement_timeout', %s, true),"
+                             " set_config('application_name', %s, true)",
+                             (f"{int(th.likely_slow_timeout_ms)}ms", "heal_verify"))
+            session()
+            todo = [(st, prepare_text(st).text) for st in stmts]
+            todo = [(st, text) for st, text in todo if text is not None]
+            for b in range(0, len(todo), _BATCH):
+                for st, row, exc in _explain_batch(conn, todo[b:b + _BATCH], session):
+                    if exc is not None:
+                        state = getattr(exc, "sqlstate", None) or ""
+                        if state[:2] in _STATEMENT_ERRORS:
+                            continue
+                        reason = "timeout" if state == "57014" else (state or type(exc).__name__)
+                        failures[reason] = failures.get(reason, 0) + 1
                         continue
-                    reason = "timeout" if state == "57014" else (state or type(exc).__name__)
-                    failures[reason] = failures.get(reason, 0) + 1
-                    continue
-                for node in seq_scans(row[0]):
-                    schema = node.get("Schema") or "public"
-                    table = node.get("Relation Name")
-                    if not examined_schema(schema):
-                        continue
-                    total = rows.get((schema, table), -1)
-                    est = float(node.get("Plan Rows") or 0)
-                    if total < th.likely_slow_min_rows or est > total * th.likely_slow_selectivity:
-                        continue
-                    found.append((st, schema, table, total, est, node))
-                    break  # one issue per statement: the first offending scan
+                    for node in seq_scans(row[0]):
+                        schema = node.get("Schema") or "public"
+                        table = node.get("Relation Name")
+                        if not examined_schema(schema):
+                            continue
+                        total = rows.get((schema, table), -1)
+                        est = float(node.get("Plan Rows") or 0)
+                        if total < th.likely_slow_min_rows or est > total * th.likely_slow_selectivity:
+                            continue
+                        found.append((st, schema, table, total, est, node))
+                        break  # one issue per statement: the first offending scan
     except Exception as exc:  # noqa: BLE001 - the server went away: not checked, never clean
         ctx.not_checked("slow_query", f"generic plans could not be read: {str(exc).splitlines()[0] if str(exc) else exc}")
         return

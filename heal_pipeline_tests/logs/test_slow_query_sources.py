@@ -146,10 +146,33 @@ def test_generic_plan_flags_a_seq_scan_of_a_large_table_for_a_selective_filter(b
     assert "payload" in ev["filter"] and i.detail.startswith("likely slow: ")
     with psycopg.connect(big_db) as conn:  # EXPLAIN without ANALYZE: the DELETE never ran
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 120000
+    # without the verifier's verdicts every statement is explained: the rejected one fails inside a
+    # pipelined batch, the batch is re-run one by one, and the answer is the same
+    from heal_pipeline.detect.pg011_broken_statement import seed_statement_checks
+
+    cursor = cursor_at_end(log) if log else None
+    ctx2 = _ctx(big_db, code=ctx.code, durations=[])
+    seed_statement_checks(ctx2, None)
+    again = run_detection(ctx2, only={"slow_query"})
+    assert {i.line for i in again.issues if i.evidence.get("source") == "generic_plan"} == {2, 7}
+    assert not any("explained" in u["reason"] for u in again.unchecked), again.unchecked
+    if log:  # the rejected EXPLAIN ran as heal_verify: not a failure of the application
+        time.sleep(0.3)
+        assert [r for r in read_new(log, cursor, database=_dbname(big_db)).records if r.is_failure] == []
     # a higher bar for "large" flags nothing
     ctx = _ctx(big_db, code=ctx.code, durations=[], thresholds=Thresholds(likely_slow_min_rows=1_000_000))
     assert [i for i in run_detection(ctx, only={"slow_query"}).issues
             if i.evidence.get("source") == "generic_plan"] == []
+
+
+def test_the_same_statement_at_many_call_sites_is_explained_at_each(big_db, tmp_path):
+    """psycopg prepares a query it sees 5 times: EXPLAIN must not become a prepared statement that
+    owns the $n (bind message supplies 0 parameters)."""
+    body = "".join(f'    cur.execute("SELECT id FROM events WHERE payload = %s", (k{i},))\n' for i in range(8))
+    (tmp_path / "many.py").write_text("def f(cur, " + ", ".join(f"k{i}" for i in range(8)) + "):\n" + body)
+    result = run_detection(_ctx(big_db, code=scan([tmp_path]), durations=[]), only={"slow_query"})
+    assert sorted(i.line for i in result.issues) == list(range(2, 10))
+    assert not any("explained" in u["reason"] for u in result.unchecked), result.unchecked
 
 
 def test_generic_plan_is_not_checked_on_postgresql_15(tmp_path):
