@@ -194,3 +194,27 @@ def test_the_shape_cache_normalises_exactly_like_normalize():
              "select 2::numeric(12,2)", "select 'a' -- 5 rows", "select e'x\\'y'", "select x1 from t2 where y3 = 4"]
     for s in stmts + stmts:
         assert norm(s) == normalize(s), s
+
+
+def test_the_key_mapping_from_the_environment_and_the_fleet_file(tmp_path):
+    from heal_pipeline.config import Settings
+    from heal_pipeline.targets import load_fleet, targets_from_settings
+
+    env = {"HEAL_DATABASE_URL": "postgresql://app@db.internal/shop",
+           "HEAL_QUERY_LOG_KEYS": "sqlstate=code,statement=sql"}
+    (t,) = targets_from_settings(Settings.from_env(env)).values()
+    assert t.log_keys == {"sqlstate": "code", "statement": "sql"}
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text('[[targets]]\nname = "shop"\ndsn_env = "SHOP_DSN"\n'
+                     'query_log_keys = { sqlstate = "pg.code", message = "err" }\n'
+                     '[[targets]]\nname = "crm"\ndsn_env = "CRM_DSN"\nquery_log_keys = "statement=query_text"\n'
+                     '[[targets]]\nname = "plain"\ndsn_env = "PLAIN_DSN"\n')
+    specs = load_fleet(fleet, env={})
+    assert dict(specs["shop"].query_log_keys) == {"sqlstate": "pg.code", "message": "err"}
+    assert dict(specs["crm"].query_log_keys) == {"statement": "query_text"}
+    assert specs["plain"].query_log_keys == ()
+    resolved = specs["shop"].resolve({"SHOP_DSN": "postgresql://app@db.internal/shop"})
+    assert resolved.log_keys == {"sqlstate": "pg.code", "message": "err"}
+    fleet.write_text('[[targets]]\nname = "shop"\ndsn_env = "SHOP_DSN"\nquery_log_keys = { code = "x" }\n')
+    with pytest.raises(ConfigError, match=r"fleet.toml: target 'shop': query_log_keys: unknown field 'code'"):
+        load_fleet(fleet, env={})
