@@ -106,15 +106,14 @@ def _attach(issue: Issue, fq: FailedQuery, d: dict) -> None:
     issue.evidence["runtime_count"] = issue.evidence.get("runtime_count", 0) + fq.count
 
 
-def _match(ctx: DetectContext, fq: FailedQuery, d: dict, fp: str | None, broken: list[Issue]) -> Issue | None:
+def _match(ctx: DetectContext, fq: FailedQuery, d: dict, fp: str | None,
+           logged: dict[tuple[str, str], Issue]) -> Issue | None:
     from . import issues_of  # noqa: PLC0415 - the registry module imports this one
 
     sites = {(f, ln) for f, ln, _ in _sites(ctx).get(fp or "", [])}
     cols = _columns(d)
-    for i in broken:
-        if any(e.get("sqlstate") == fq.sqlstate and _fingerprint(e.get("statement")) == fp
-               for e in i.evidence.get("log", [])):
-            return i
+    if fp and (fq.sqlstate, fp) in logged:
+        return logged[(fq.sqlstate, fp)]
     if fq.sqlstate in ("42883", "22P02"):
         for i in issues_of(ctx, "cast_workaround"):
             sc = i.evidence.get("scanner") or {}
@@ -147,10 +146,16 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
     from ..logs import sqlstate_name  # noqa: PLC0415
 
     by_site = {(i.file, i.line): i for i in broken if i.file}
+    logged: dict[tuple[str, str], Issue] = {}  # (sqlstate, fingerprint) a broken_statement's log lists
+    for i in broken:
+        for e in i.evidence.get("log", []):
+            efp = _fingerprint(e.get("statement"))
+            if efp:
+                logged.setdefault((e.get("sqlstate"), efp), i)
     new: dict[tuple, Issue] = {}
     matched: dict[int, tuple[Issue, dict[str, int]]] = {}
     for fq, d, fp in failures:
-        target = _match(ctx, fq, d, fp, broken)
+        target = _match(ctx, fq, d, fp, logged)
         if target is not None:
             _attach(target, fq, d)
             states = matched.setdefault(id(target), (target, {}))[1]
