@@ -10,7 +10,9 @@ large table on an unindexed column). Measured in the same run:
    verifier's verdicts seeded, so only the planning is timed) vs **baseline** ``verify_statements``
    of the same N statements (what every scan already pays);
 2. ``runtime_issues`` — matching F failed-query groups (42883 / 22P02 / 23503, each diagnosed) to the
-   issues of the run, vs **baseline** ``diagnose`` alone of the same F groups.
+   issues of the run, vs **baseline** ``diagnose`` alone of the same F groups. The matching time
+   includes, once per run, the pglast fingerprint of the N code statements' sent text
+   (``prepare_text``) and the ``missing_table``/``missing_column`` checks it consults (offline here).
 """
 
 from __future__ import annotations
