@@ -76,7 +76,15 @@ def _explain_batch(conn, batch, session):
     return out
 
 
-def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
+def _fingerprint(sql: str | None) -> str | None:
+    from .pg011_broken_statement import _fingerprint as fp  # noqa: PLC0415
+
+    return fp(sql)
+
+
+def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issue]:
+    """The likely-slow issues; a statement already ``measured`` slow (pg_stat_statements or the log,
+    same pglast fingerprint) gets its call sites as ``evidence.code_sites`` instead."""
     code = ctx.code
     if code is None:
         return  # code-side checks already say "code not scanned"
@@ -100,6 +108,21 @@ def likely_slow(ctx: DetectContext) -> Iterable[Issue]:
     if checks is not None:  # explain only what the server accepted (no error lines in its log)
         ok = {c.statement_id for c in checks if c.status == "ok"}
         stmts = [s for s in stmts if s.statement_id in ok]
+    by_fp: dict[str, Issue] = {}
+    for m in measured:
+        fp = _fingerprint(m.evidence.get("statement") or m.object_name)
+        if fp:
+            by_fp.setdefault(fp, m)
+    if by_fp:
+        rest = []
+        for st in stmts:
+            text = prepare_text(st).text
+            m = by_fp.get(_fingerprint(text) or "") if text else None
+            if m is None:
+                rest.append(st)
+            else:
+                m.evidence.setdefault("code_sites", []).append({"file": st.file, "line": st.line})
+        stmts = rest
     th = ctx.thresholds
     rows = {(t.schema, t.name): t.estimated_rows for t in snap.tables}
     failures: dict[str, int] = {}

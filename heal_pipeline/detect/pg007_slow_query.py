@@ -40,12 +40,13 @@ class SlowQuery(Check):
     def detect(self, ctx: DetectContext) -> Iterable[Issue]:
         snap = ctx.snapshot
         if snap.pg_stat_statements == "ok":
-            yield from self._from_statements(ctx)
+            measured = list(self._from_statements(ctx))
         else:
-            yield from self._from_log(ctx)
+            measured = list(self._from_log(ctx))
         from .generic_plans import likely_slow  # noqa: PLC0415
 
-        yield from likely_slow(ctx)
+        # a code statement measured slow is that issue (with its call sites), not also "likely slow"
+        return measured + list(likely_slow(ctx, measured))
 
     def _from_statements(self, ctx: DetectContext) -> Iterable[Issue]:
         th = ctx.thresholds

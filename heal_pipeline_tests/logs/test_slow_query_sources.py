@@ -165,6 +165,25 @@ def test_generic_plan_flags_a_seq_scan_of_a_large_table_for_a_selective_filter(b
             if i.evidence.get("source") == "generic_plan"] == []
 
 
+def test_a_statement_measured_slow_is_not_also_likely_slow(big_db, tmp_path):
+    from datetime import datetime, timezone
+
+    from heal_pipeline.model import LoggedStatement
+
+    (tmp_path / "app.py").write_text(APP.lstrip("\n"))
+    with psycopg.connect(big_db, autocommit=True) as conn:  # the log covers the 200 ms threshold
+        conn.execute(sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = 100").format(
+            sql.Identifier(_dbname(big_db))))
+    logged = [LoggedStatement(normalized="select id from events where payload = $1",
+                              statement="SELECT id FROM events WHERE payload = $1", calls=4, total_ms=2000.0,
+                              max_ms=700.0, last_seen=datetime.now(timezone.utc).isoformat())]
+    result = run_detection(_ctx(big_db, code=scan([tmp_path]), durations=logged), only={"slow_query"})
+    (measured,) = [i for i in result.issues if i.evidence["source"] == "log"]
+    assert measured.evidence["code_sites"] == [{"file": "app.py", "line": 2}]
+    assert {i.line for i in result.issues if i.evidence["source"] == "generic_plan"} == {7}
+    assert result.unchecked == []
+
+
 def test_the_same_statement_at_many_call_sites_is_explained_at_each(big_db, tmp_path):
     """psycopg prepares a query it sees 5 times: EXPLAIN must not become a prepared statement that
     owns the $n (bind message supplies 0 parameters)."""
