@@ -24,6 +24,13 @@ What becomes of an application line (:func:`classify_app_object`):
 * a ``duration_ms`` (a number) and a ``statement`` → a duration record (for ``slow_query``);
 * anything else → *unrecognised*: counted, with samples, and reported by ``heal check`` and the
   ``failed_queries`` asset (never silently dropped: a wrong key mapping shows up at once).
+
+Python applications often log the exception as it prints (:func:`exception_text`):
+``psycopg.errors.UndefinedFunction: operator does not exist: text = integer``,
+``asyncpg.exceptions.ForeignKeyViolationError: insert or update on table …``, or SQLAlchemy's
+``(psycopg.errors.UndefinedFunction) operator does not exist: … [SQL: SELECT …]``. The exception
+class names the SQLSTATE (psycopg's class names; asyncpg's are the same with ``Error``), the
+message is the first line after it, and SQLAlchemy's ``[SQL: …]`` is the statement.
 """
 
 from __future__ import annotations
@@ -130,6 +137,56 @@ def _text(v: Any) -> str | None:
     return v if isinstance(v, str) else str(v)
 
 
+_EXC_PREFIX = re.compile(r"^\(?(?P<cls>[A-Za-z_][\w.]*)\)?:?\s+(?P<msg>.+)$")
+_SA_SQL = re.compile(r"\[SQL: (?P<sql>.*?)\](?:\n|$)", re.S)
+
+
+def _class_state(cls: str) -> str | None:
+    """SQLSTATE of a driver exception class name (psycopg, asyncpg), or None."""
+    import psycopg.errors  # noqa: PLC0415
+
+    name = cls.rsplit(".", 1)[-1]
+    for cand in (name, name[:-5] if name.endswith("Error") else None):
+        c = getattr(psycopg.errors, cand, None) if cand else None
+        state = getattr(c, "sqlstate", None)
+        if isinstance(state, str):
+            return state
+    return None
+
+
+def exception_text(message: str) -> tuple[str, str | None, str | None]:
+    """(message, SQLSTATE from the exception class, statement) of a logged driver exception; the
+    message unchanged and two Nones when it is not one."""
+    first = message.strip().split("\n", 1)[0]
+    m = _EXC_PREFIX.match(first)
+    if m is None or ("." not in m["cls"] and not m["cls"].endswith(("Error", "Exception"))):
+        return message, None, None
+    state = _class_state(m["cls"])
+    if state is None and "." not in m["cls"]:
+        return message, None, None
+    sql = _SA_SQL.search(message)
+    return m["msg"].strip(), state, (_dollar_params(sql["sql"].strip()) if sql else None)
+
+
+_PYFORMAT = re.compile(r"%\((\w+)\)s|%s")
+
+
+def _dollar_params(sql: str) -> str:
+    """SQLAlchemy prints the driver's text: ``%(id)s`` / ``%s`` → ``$1`` … (as the server saw it)."""
+    names: dict[str, int] = {}
+    n = 0
+
+    def sub(m: re.Match) -> str:
+        nonlocal n
+        if m.group(1) and m.group(1) in names:
+            return f"${names[m.group(1)]}"
+        n += 1
+        if m.group(1):
+            names[m.group(1)] = n
+        return f"${n}"
+    return _PYFORMAT.sub(sub, sql)
+
+
 def classify_app_object(obj: dict, keys: dict[str, str] | None):
     """(kind, fields) for one application JSON object; kind is ``failure``, ``duration``,
     ``skipped`` or ``unrecognised`` (fields then holds ``reason``)."""
@@ -145,11 +202,18 @@ def classify_app_object(obj: dict, keys: dict[str, str] | None):
         if state[:2] in ("00", "01", "02") and _STATE.match(state):
             return "skipped", {}
         state = None
+    statement = _text(f["statement"])
+    if message:
+        cleaned, from_class, sql = exception_text(message)
+        if cleaned is not message:
+            message, statement = cleaned, statement or sql
+            if state is None and from_class is not None:
+                state, inferred = from_class, True
     if state is None and message:
         state = infer_sqlstate(message.strip())
         inferred = state is not None
     fields = {
-        "sqlstate": state, "message": message or "", "statement": _text(f["statement"]),
+        "sqlstate": state, "message": message or "", "statement": statement,
         "timestamp": _text(f["timestamp"]), "database": _text(f["database"]), "user": _text(f["user"]),
         "detail": _text(f["detail"]), "hint": _text(f["hint"]), "context": _text(f["context"]),
         "application": _text(f["application"]), "sqlstate_inferred": inferred,

@@ -218,3 +218,29 @@ def test_the_key_mapping_from_the_environment_and_the_fleet_file(tmp_path):
     fleet.write_text('[[targets]]\nname = "shop"\ndsn_env = "SHOP_DSN"\nquery_log_keys = { code = "x" }\n')
     with pytest.raises(ConfigError, match=r"fleet.toml: target 'shop': query_log_keys: unknown field 'code'"):
         load_fleet(fleet, env={})
+
+
+def test_driver_exceptions_logged_as_text_name_their_sqlstate(tmp_path):
+    """psycopg / asyncpg / SQLAlchemy exception strings in the message: the class names the SQLSTATE,
+    SQLAlchemy's [SQL: …] is the statement (placeholders as the server saw them)."""
+    lines = [
+        {"level": "error", "exc": "psycopg.errors.UndefinedFunction: operator does not exist: text = integer\n"
+                                  "LINE 1: SELECT id FROM tags WHERE label = 5"},
+        {"level": "error", "exc": 'asyncpg.exceptions.ForeignKeyViolationError: insert or update on table "orders" '
+                                  'violates foreign key constraint "orders_user_fk"', "sql": "INSERT INTO orders VALUES ($1)"},
+        {"level": "error", "exc": '(psycopg.errors.InvalidTextRepresentation) invalid input syntax for type integer: '
+                                  '"abc"\n[SQL: SELECT * FROM users WHERE id = %(id)s AND org = %(org)s OR id = %(id)s]\n'
+                                  "[parameters: {'id': 'abc'}]\n(Background on this error at: https://sqlalche.me/e/20/9h9h)"},
+        {"level": "error", "exc": "ValueError: not a database error"},
+    ]
+    path = tmp_path / "app.jsonl"
+    path.write_bytes(_app_log(lines))
+    res = read_new(path, None, keys=parse_key_mapping("message=exc"))
+    got = [(r.sqlstate, r.message, r.statement) for r in res.records]
+    assert got == [
+        ("42883", "operator does not exist: text = integer", None),
+        ("23503", 'insert or update on table "orders" violates foreign key constraint "orders_user_fk"',
+         "INSERT INTO orders VALUES ($1)"),
+        ("22P02", 'invalid input syntax for type integer: "abc"',
+         "SELECT * FROM users WHERE id = $1 AND org = $2 OR id = $1")]
+    assert res.unrecognised == 1  # the ValueError
