@@ -50,6 +50,7 @@ class Thresholds:
     likely_slow_selectivity: float = 0.01  # estimated output rows / table rows at most
     likely_slow_timeout_ms: int = 2_000  # statement_timeout of each EXPLAIN (GENERIC_PLAN)
     slow_query_log_window_s: float = 7 * 86400  # a logged statement counts if logged this recently
+    runtime_window_s: float = 7 * 86400  # a failed query is runtime evidence if seen this recently
 
 
 @dataclass

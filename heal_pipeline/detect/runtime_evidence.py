@@ -24,6 +24,13 @@ table, column, operand types, constraint, bound value) and each one becomes
    statement fails for every value of those types), ``warning`` for 22P02 and 23503 (they depend
    on the values sent).
 
+Failures last seen more than ``Thresholds.runtime_window_s`` (7 days) before the snapshot are
+history, not evidence. An unmatched 42883 is asked again (``Parse`` of its statement with the
+parameter types its message names, never executed, read-only, as ``heal_verify``): if today's
+schema accepts it — the mismatch was fixed — it is stale and not reported; ``evidence.reproduced``
+says ``true`` (rejected again) or ``null`` (could not be asked; 22P02/23503 depend on values and are
+never re-asked).
+
 Columns are compared by table and column name, and by schema when both sides name one. An issue
 that receives runtime evidence keeps its identity and severity; its ``detail`` ends with
 ``; the log has N runtime failure(s) of it (42883 ×1, 22P02 ×1)``.
@@ -154,13 +161,23 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
                 logged.setdefault((e.get("sqlstate"), efp), i)
     new: dict[tuple, Issue] = {}
     matched: dict[int, tuple[Issue, dict[str, int]]] = {}
+    since = _since(ctx)
+    unmatched = []
     for fq, d, fp in failures:
+        if since is not None and fq.last_seen and (_ts(fq.last_seen) or since) < since:
+            continue  # not seen for the whole window: history, not today's evidence
         target = _match(ctx, fq, d, fp, logged)
         if target is not None:
             _attach(target, fq, d)
             states = matched.setdefault(id(target), (target, {}))[1]
             states[fq.sqlstate] = states.get(fq.sqlstate, 0) + fq.count
             continue
+        unmatched.append((fq, d, fp))
+    verdicts = _reproduce(ctx, [(fq, d) for fq, d, _ in unmatched if fq.sqlstate == "42883"])
+    for fq, d, fp in unmatched:
+        reproduced = verdicts.get(id(fq))
+        if reproduced is False:
+            continue  # today's schema accepts it (the mismatch was fixed): stale, not an issue
         what = f"{fq.sqlstate} ({sqlstate_name(fq.sqlstate)}): {fq.message}"
         sites = _sites(ctx).get(fp or "", [])
         for file, line, text in sites or [(None, None, None)]:
@@ -179,7 +196,8 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
                 f"the statement {where} failed {fq.count} time(s) at run time with {what}",
                 file=file, line=line, object_name=None if file else fq.normalized,
                 evidence={"kind": "runtime", "sqlstate": fq.sqlstate, "message": fq.message,
-                          "sql": text or fq.statement, "log": [], "log_count": 0})
+                          "sql": text or fq.statement, "log": [], "log_count": 0,
+                          "reproduced": reproduced})
             _attach(issue, fq, d)
             new[key] = issue
     for issue, states in matched.values():  # said where people read, not only in the evidence
@@ -189,3 +207,53 @@ def runtime_issues(ctx: DetectContext, broken: list[Issue]) -> list[Issue]:
                          + ", ".join(f"{k} ×{v}" for k, v in sorted(states.items())) + ")")
     return list(new.values())
 
+
+def _ts(text: str | None) -> float | None:
+    from datetime import datetime  # noqa: PLC0415
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _since(ctx: DetectContext) -> float | None:
+    t = _ts(ctx.snapshot.taken_at)
+    return None if t is None else t - ctx.thresholds.runtime_window_s
+
+
+def _reproduce(ctx: DetectContext, items: list[tuple[FailedQuery, dict]]) -> dict[int, bool | None]:
+    """Does today's schema still reject each 42883 statement? Parse only (the unnamed statement,
+    never executed), with the parameter types the error message names, in a read-only transaction
+    as ``heal_verify``. {id(failed query): True (rejected again) / False (accepted now) / None}."""
+    out: dict[int, bool | None] = {}
+    todo = [(fq, d) for fq, d in items if fq.statement]
+    if not todo or ctx.connect is None:
+        return out
+    from psycopg import pq  # noqa: PLC0415
+
+    try:
+        with ctx.data() as conn:
+            def session() -> None:
+                conn.execute("SELECT set_config('statement_timeout', '2s', true),"
+                             " set_config('application_name', 'heal_verify', true)")
+            session()
+            for fq, d in todo:
+                types: dict[int, int] = {}
+                for op in d.get("operands") or ():
+                    if isinstance(op.get("param"), int) and op.get("type"):
+                        row = conn.execute("SELECT to_regtype(%s)::oid", (op["type"],)).fetchone()
+                        if row and row[0]:
+                            types[op["param"]] = int(row[0])
+                oids = [types.get(n, 0) for n in range(1, max(types, default=0) + 1)]
+                res = conn.pgconn.prepare(b"", fq.statement.encode(), oids or None)
+                if res.status == pq.ExecStatus.COMMAND_OK:
+                    out[id(fq)] = False
+                    continue
+                state = (res.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
+                out[id(fq)] = True if state == fq.sqlstate else None
+                conn.rollback()
+                session()
+    except Exception:  # noqa: BLE001 - could not ask: every verdict unknown, the issues stay
+        return {}
+    return out

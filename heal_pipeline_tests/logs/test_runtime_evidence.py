@@ -109,12 +109,33 @@ def test_runtime_failures_become_evidence_or_broken_statements(fired):
     assert "failed 1 time(s) at run time with 23503 (foreign_key_violation)" in pay.detail
     op = next(i for i in broken if i.file is None)
     assert op.severity == "critical" and op.object_name == "select id from tags where label > $1"
-    assert op.evidence["runtime_count"] == 2
+    assert op.evidence["runtime_count"] == 2 and op.evidence["reproduced"] is True
+    assert pay.evidence["reproduced"] is None  # a 23503 depends on the values: never re-asked
     # negatives: the 23505 attaches nowhere; the statement that only ran fine (tags = $1) has no issue;
     # a failure is evidence once, never both on an issue and as a broken_statement
     assert len(broken) == 2
     assert not any(e["sqlstate"] == "23505" for i in result.issues for e in i.evidence.get("runtime", []))
     assert sum(i.evidence.get("runtime_count", 0) for i in result.issues) == 6
+
+
+def test_fixed_or_old_failures_are_history_not_issues(fired):
+    """After the fix the server accepts the statement again: the logged 42883 is stale. A failure
+    last seen a month ago is outside the window."""
+    from dataclasses import replace
+
+    dsn, failed, code = fired
+    tags = [f for f in failed if "tags" in (f.statement or "")]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SET lock_timeout = '5s'")
+        conn.execute("ALTER TABLE tags ALTER COLUMN label TYPE integer USING length(label)")
+    result = run_detection(_ctx(dsn, tags, code), only={"broken_statement"})
+    assert [i for i in result.issues if i.file is None] == []
+    from datetime import datetime, timedelta, timezone
+
+    month_ago = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
+    old = [replace(f, last_seen=month_ago) for f in failed if f.sqlstate == "23503"]
+    result = run_detection(_ctx(dsn, old, code), only=ONLY)
+    assert not any(i.evidence.get("kind") == "runtime" or "runtime" in i.evidence for i in result.issues)
 
 
 def test_without_runtime_failures_nothing_is_added(fired):
