@@ -44,6 +44,7 @@ FIRED = [
     ("INSERT INTO payments (id, user_id) VALUES (%s, %s)", (1, 55)),  # 23503, code site → broken_statement
     ("SELECT id FROM tags WHERE label > 5", None),  # 42883, nothing matches, no code site
     ("SELECT id FROM tags WHERE label > 6", None),  # the same statement: one group, count 2
+    ("SELECT id FROM tags WHERE label <> %s", (5,)),  # 42883 text <> smallint: a bound Python int
     ("INSERT INTO users VALUES (1, 'dup')", None),  # 23505: not a runtime-evidence code (negative)
 ]
 
@@ -84,7 +85,7 @@ ONLY = {"type_mismatch", "orphaned_rows", "cast_workaround", "missing_table", "m
 
 def test_runtime_failures_become_evidence_or_broken_statements(fired):
     dsn, failed, code = fired
-    assert sorted(f.sqlstate for f in failed) == ["22P02", "23503", "23503", "23505", "42883", "42883"]
+    assert sorted(f.sqlstate for f in failed) == ["22P02", "23503", "23503", "23505", "42883", "42883", "42883"]
     result = run_detection(_ctx(dsn, failed, code), only=ONLY)
     by = {(i.issue_type, i.table_name, i.column_name, i.file, i.line): i for i in result.issues}
 
@@ -107,15 +108,18 @@ def test_runtime_failures_become_evidence_or_broken_statements(fired):
     assert (pay.line, pay.severity, pay.evidence["kind"]) == (2, "warning", "runtime")
     assert pay.evidence["runtime"][0]["diagnosis"]["referenced_table"] == "users"
     assert "failed 1 time(s) at run time with 23503 (foreign_key_violation)" in pay.detail
-    op = next(i for i in broken if i.file is None)
+    op = next(i for i in broken if i.object_name == "select id from tags where label > $1")
     assert op.severity == "critical" and op.object_name == "select id from tags where label > $1"
     assert op.evidence["runtime_count"] == 2 and op.evidence["reproduced"] is True
     assert pay.evidence["reproduced"] is None  # a 23503 depends on the values: never re-asked
     # negatives: the 23505 attaches nowhere; the statement that only ran fine (tags = $1) has no issue;
     # a failure is evidence once, never both on an issue and as a broken_statement
-    assert len(broken) == 2
+    # the bound int: re-asked with the type the message names (text <> smallint), so it is still rejected
+    bound = next(i for i in broken if i.object_name == "select id from tags where label <> $1")
+    assert bound.evidence["reproduced"] is True and bound.severity == "critical"
+    assert len(broken) == 3
     assert not any(e["sqlstate"] == "23505" for i in result.issues for e in i.evidence.get("runtime", []))
-    assert sum(i.evidence.get("runtime_count", 0) for i in result.issues) == 6
+    assert sum(i.evidence.get("runtime_count", 0) for i in result.issues) == 7
 
 
 def test_fixed_or_old_failures_are_history_not_issues(fired):
