@@ -236,6 +236,7 @@ def _reproduce(ctx: DetectContext, items: list[tuple[FailedQuery, dict]]) -> dic
         with ctx.data() as conn:
             def session() -> None:
                 conn.execute("SELECT set_config('statement_timeout', '2s', true),"
+                             " set_config('lock_timeout', '1s', true),"
                              " set_config('application_name', 'heal_verify', true)")
             session()
             for fq, d in todo:
