@@ -132,9 +132,10 @@ def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issu
             def session() -> None:
                 # heal_verify: a failure of heal's own EXPLAIN is never read back as the application's
                 conn.execute("SELECT set_config('statement_timeout', %s, true),"
-                             " set_config('lock_timeout', '1s', true),"
+                             " set_config('lock_timeout', %s, true),"
                              " set_config('application_name', %s, true)",
-                             (f"{int(th.likely_slow_timeout_ms)}ms", "heal_verify"))
+                             (f"{int(th.likely_slow_timeout_ms)}ms",
+                              f"{max(50, min(1000, int(th.likely_slow_timeout_ms) // 2))}ms", "heal_verify"))
             session()
             todo = [(st, prepare_text(st).text) for st in stmts]
             todo = [(st, text) for st, text in todo if text is not None]

@@ -184,6 +184,23 @@ def test_a_statement_measured_slow_is_not_also_likely_slow(big_db, tmp_path):
     assert result.unchecked == []
 
 
+def test_a_locked_table_is_not_checked_never_clean(big_db, tmp_path):
+    """EXPLAIN takes ACCESS SHARE: behind a migration's ACCESS EXCLUSIVE it times out on the lock
+    (lock_timeout), and those statements are "not checked"."""
+    from heal_pipeline.detect.pg011_broken_statement import seed_statement_checks
+
+    (tmp_path / "app.py").write_text(APP.lstrip("\n"))
+    ctx = _ctx(big_db, code=scan([tmp_path]), durations=[], thresholds=Thresholds(likely_slow_timeout_ms=200))
+    seed_statement_checks(ctx, None)
+    with psycopg.connect(big_db) as locker:
+        locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        result = run_detection(ctx, only={"slow_query"})
+        locker.rollback()
+    assert [i for i in result.issues if i.evidence.get("source") == "generic_plan"] == []
+    (note,) = [u["reason"] for u in result.unchecked if "explained" in u["reason"]]
+    assert note == "6 code statement(s) could not be explained: 55P03 6"
+
+
 def test_the_same_statement_at_many_call_sites_is_explained_at_each(big_db, tmp_path):
     """psycopg prepares a query it sees 5 times: EXPLAIN must not become a prepared statement that
     owns the $n (bind message supplies 0 parameters)."""
