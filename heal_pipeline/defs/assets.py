@@ -164,7 +164,9 @@ MAX_LOG_ROUNDS = 8  # × 64 MiB per materialization; the rest is read by the nex
         "log (HEAL_QUERY_LOG), grouped by SQLSTATE and normalized statement, with counts and first/last "
         "seen; stored in heal.failed_queries. Reads only what is new since the last run (a cursor that "
         "survives rotation, truncation, partial lines and garbage lines). They feed missing_table, "
-        "missing_column and type_mismatch evidence."
+        "missing_column and runtime evidence (42883/22P02/23503 → the matching issue or broken_statement); "
+        "duration lines go to heal.logged_statements (slow_query without pg_stat_statements); an app's "
+        "JSON log is read through HEAL_QUERY_LOG_KEYS and unrecognised lines are counted."
     ),
     metadata={"dagster/column_schema": dg.TableSchema(columns=[
         dg.TableColumn("sqlstate", "string"), dg.TableColumn("message", "string"),
