@@ -1,4 +1,5 @@
-"""Runtime failures as evidence (issue 12 item 8): failed queries with 42883, 22P02 or 23503.
+"""Runtime failures as evidence (issue 12 item 8): failed queries with 42883, 22P02 or 23503 (and
+42804, ``column "x" is of type boolean but expression is of type integer``: the same class).
 
 The log's failed queries with these SQLSTATEs (``operator/function does not exist``, ``invalid input
 syntax for type …``, ``violates foreign key constraint``) are diagnosed (:func:`heal_pipeline.logs.diagnose`:
@@ -41,8 +42,8 @@ from __future__ import annotations
 from ..model import FailedQuery, Issue
 from .base import DetectContext
 
-RUNTIME_STATES = ("42883", "22P02", "23503")
-_SEVERITY = {"42883": "critical", "22P02": "warning", "23503": "warning"}
+RUNTIME_STATES = ("42883", "22P02", "23503", "42804")
+_SEVERITY = {"42883": "critical", "22P02": "warning", "23503": "warning", "42804": "critical"}
 _MAX_ENTRIES = 10
 _DIAG_KEYS = ("kind", "schema", "table", "column", "types", "operator", "function", "constraint",
               "key_columns", "referenced_table", "value", "param")
@@ -121,7 +122,7 @@ def _match(ctx: DetectContext, fq: FailedQuery, d: dict, fp: str | None,
     cols = _columns(d)
     if fp and (fq.sqlstate, fp) in logged:
         return logged[(fq.sqlstate, fp)]
-    if fq.sqlstate in ("42883", "22P02"):
+    if fq.sqlstate in ("42883", "22P02", "42804"):
         for i in issues_of(ctx, "cast_workaround"):
             sc = i.evidence.get("scanner") or {}
             if (i.file, i.line) in sites or (sc.get("statement_file"), sc.get("statement_line")) in sites:

@@ -26,6 +26,7 @@ INSERT INTO orders VALUES (1, 1), (2, 99);                              -- 99: a
 ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users NOT VALID;
 CREATE TABLE payments (id int PRIMARY KEY, user_id int REFERENCES users);
 CREATE TABLE tags (id int PRIMARY KEY, label text);
+CREATE TABLE flags (id int PRIMARY KEY, enabled boolean);
 """
 
 APP = '''
@@ -45,6 +46,7 @@ FIRED = [
     ("SELECT id FROM tags WHERE label > 5", None),  # 42883, nothing matches, no code site
     ("SELECT id FROM tags WHERE label > 6", None),  # the same statement: one group, count 2
     ("SELECT id FROM tags WHERE label <> %s", (5,)),  # 42883 text <> smallint: a bound Python int
+    ("INSERT INTO flags (id, enabled) VALUES (1, %s)", (5,)),  # 42804 boolean vs smallint
     ("INSERT INTO users VALUES (1, 'dup')", None),  # 23505: not a runtime-evidence code (negative)
 ]
 
@@ -85,7 +87,8 @@ ONLY = {"type_mismatch", "orphaned_rows", "cast_workaround", "missing_table", "m
 
 def test_runtime_failures_become_evidence_or_broken_statements(fired):
     dsn, failed, code = fired
-    assert sorted(f.sqlstate for f in failed) == ["22P02", "23503", "23503", "23505", "42883", "42883", "42883"]
+    assert sorted(f.sqlstate for f in failed) == ["22P02", "23503", "23503", "23505", "42804", "42883", "42883",
+                                                  "42883"]
     result = run_detection(_ctx(dsn, failed, code), only=ONLY)
     by = {(i.issue_type, i.table_name, i.column_name, i.file, i.line): i for i in result.issues}
 
@@ -117,9 +120,12 @@ def test_runtime_failures_become_evidence_or_broken_statements(fired):
     # the bound int: re-asked with the type the message names (text <> smallint), so it is still rejected
     bound = next(i for i in broken if i.object_name == "select id from tags where label <> $1")
     assert bound.evidence["reproduced"] is True and bound.severity == "critical"
-    assert len(broken) == 3
+    dm = next(i for i in broken if i.object_name == "insert into flags(id, enabled) values ($1, $2)")
+    assert (dm.severity, dm.evidence["sqlstate"], dm.evidence["reproduced"]) == ("critical", "42804", None)
+    assert dm.evidence["runtime"][0]["diagnosis"]["column"] == "enabled"
+    assert len(broken) == 4
     assert not any(e["sqlstate"] == "23505" for i in result.issues for e in i.evidence.get("runtime", []))
-    assert sum(i.evidence.get("runtime_count", 0) for i in result.issues) == 7
+    assert sum(i.evidence.get("runtime_count", 0) for i in result.issues) == 8
 
 
 def test_fixed_or_old_failures_are_history_not_issues(fired):
