@@ -129,6 +129,11 @@ def dagster_yaml(pg: ServerInfo) -> str:
 storage:
   postgres:
     postgres_url: "{pg.sqlalchemy_url(DAGSTER_DB)}"
+run_coordinator:                  # the queue that concurrency below limits; a click on "Materialize"
+  module: dagster._core.run_coordinator   # waits for the next dequeue: 1 s, not the default 5 s
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 1
 concurrency:
   runs:
     max_concurrent_runs: 4

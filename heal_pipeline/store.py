@@ -339,14 +339,14 @@ def save_fix_plans(conn: psycopg.Connection, target_db: str, plans: list[Any], r
     """Replace the target's current plans (a fixed or vanished issue has no plan any more)."""
     from .plan import plan_to_dict
 
-    with conn.transaction():
-        conn.execute("DELETE FROM heal.fix_plans WHERE target_db = %s", (target_db,))
-        for p in plans:
-            conn.execute(
-                "INSERT INTO heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
-                " rows_affected, plan, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (target_db, p.fingerprint, p.issue_type, p.tier, p.summary, p.blocked, p.rows_affected,
-                 _j(plan_to_dict(p)), run_id))
+    dumps = functools.partial(json.dumps, default=str)
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("DELETE FROM heal.fix_plans WHERE target_db = %s", (target_db,))
+        cur.executemany(  # pipelined: one round trip for all plans, not one per plan
+            "INSERT INTO heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
+            " rows_affected, plan, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [(target_db, p.fingerprint, p.issue_type, p.tier, p.summary, p.blocked, p.rows_affected,
+              Jsonb(plan_to_dict(p), dumps), run_id) for p in plans])
 
 
 def load_fix_plans(conn: psycopg.Connection, target_db: str) -> list[Any]:

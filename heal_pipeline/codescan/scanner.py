@@ -21,19 +21,18 @@ import errno
 import fnmatch
 import hashlib
 import json
-import multiprocessing
 import gc
 import os
 import re
 import sqlite3
 import stat
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from heal_pipeline.codescan import javascript as JS
 from heal_pipeline.codescan import template as T
+from heal_pipeline.codescan.pool import pool_context
 from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
 from heal_pipeline.model import CodeFinding, CodeScan, SqlStatement
@@ -502,9 +501,10 @@ def _process(misses: list[_File], names: CallNames, workers: int | None, thresho
     if not misses:
         return
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    if len(misses) > threshold and n_workers > 1:
+    ctx = pool_context(explicit_workers=workers is not None) if len(misses) > threshold and n_workers > 1 else None
+    if ctx is not None:
         try:
-            _process_parallel(misses, names, n_workers)
+            _process_parallel(misses, names, n_workers, ctx)
             return
         except (OSError, cf.process.BrokenProcessPool, RuntimeError):
             pass  # fall back to sequential (no fork available, pool died)
@@ -518,15 +518,7 @@ def _process(misses: list[_File], names: CallNames, workers: int | None, thresho
         f.data = None
 
 
-def _process_parallel(misses: list[_File], names: CallNames, n_workers: int) -> None:
-    methods = multiprocessing.get_all_start_methods()
-    # fork is cheapest (pglast already imported) but unsafe in a threaded process
-    if "fork" in methods and threading.active_count() == 1:
-        ctx = multiprocessing.get_context("fork")
-    elif "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-    else:
-        ctx = multiprocessing.get_context("spawn")
+def _process_parallel(misses: list[_File], names: CallNames, n_workers: int, ctx) -> None:
     # files that pass the cheap prefilter carry the cost: spread them evenly
     flags = [names.prefilter(f.data or b"") for f in misses]
     order = [i for i, h in enumerate(flags) if h] + [i for i, h in enumerate(flags) if not h]

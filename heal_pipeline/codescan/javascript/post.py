@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import multiprocessing
 import os
 import posixpath
-import threading
 import re
 from typing import Any, Callable
 
 from heal_pipeline.codescan import template as T
+from heal_pipeline.codescan.pool import pool_context
 from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.javascript import grammar as G
 from heal_pipeline.codescan.javascript.extract import JsNames, extract
@@ -282,9 +281,10 @@ def process_files(misses: list, names: JsNames, workers: int | None = None, thre
     _MEMO.clear()  # one scan's memo only (forked workers inherit it)
     todo = [f for f in misses if f.record is None]
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
-    if len(todo) > threshold and n_workers > 1:
+    ctx = pool_context(explicit_workers=workers is not None) if len(todo) > threshold and n_workers > 1 else None
+    if ctx is not None:
         try:
-            _parallel(todo, names, n_workers)
+            _parallel(todo, names, n_workers, ctx)
             return
         except (OSError, cf.process.BrokenProcessPool, RuntimeError):
             pass  # sequential fallback (no fork available, the pool died)
@@ -306,14 +306,7 @@ def _batch(batch: list[tuple[int, str, bytes]], sig: list[str] | None) -> list[t
     return [(i, _one(data, rel, names)) for i, rel, data in batch]
 
 
-def _parallel(todo: list, names: JsNames, n_workers: int) -> None:
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        ctx = multiprocessing.get_context("fork")
-    elif "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-    else:
-        ctx = multiprocessing.get_context("spawn")
+def _parallel(todo: list, names: JsNames, n_workers: int, ctx) -> None:
     # the files that pass the prefilter carry the cost: spread them evenly
     flags = [names.prefilter(f.data or b"") for f in todo]
     order = [i for i, h in enumerate(flags) if h] + [i for i, h in enumerate(flags) if not h]
