@@ -6,7 +6,7 @@ Rule. Every scanned ``SELECT``/``UPDATE``/``DELETE`` that the verifier sent and 
 ``EXPLAIN (GENERIC_PLAN, FORMAT JSON)`` — planning only, parameters unknown — in a ``READ ONLY``
 transaction that is rolled back (``application_name = heal_verify``, so the log reader never takes
 heal's own errors for the application's), each statement under ``statement_timeout``, one round trip
-per batch of 100 (pipelined; a batch with a failure is rolled back and explained one by one). A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
+each, over the simple query protocol (a failure rolls back and starts a fresh transaction). A plan node ``Seq Scan`` / ``Parallel Seq Scan`` with a ``Filter`` on a table with at least
 ``Thresholds.likely_slow_min_rows`` (100,000) estimated rows (``pg_class.reltuples`` from the snapshot)
 whose estimated output is at most ``Thresholds.likely_slow_selectivity`` (1 %) of the table is
 *likely slow*: the whole table is read to return a small part of it — an index on the filter's
@@ -48,27 +48,18 @@ def seq_scans(plan_json) -> list[dict]:
     return [n for n in nodes if n.get("Node Type") in _SEQ and n.get("Filter")]
 
 
-_BATCH = 100
-
-
-def _explain_batch(conn, batch, session):
-    """(statement, EXPLAIN row, error) for a batch, pipelined (one round trip for the batch); if any
-    statement fails, the batch is rolled back and explained again one by one."""
+def _explain_all(conn, todo, session):
+    """(statement, EXPLAIN row, error) per statement, one simple-protocol round trip each (a generic
+    plan's ``$n`` cannot go through the extended protocol: Bind would have to supply them); a
+    failure rolls the transaction back and starts a fresh one for the rest."""
     from psycopg import sql as _sql  # noqa: PLC0415
 
-    def q(text):  # prepare=False: a server-side prepared EXPLAIN would own the $n itself
-        return _sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ") + _sql.SQL(text)  # type: ignore[arg-type]
-    try:
-        with conn.pipeline():
-            curs = [conn.execute(q(text), prepare=False) for _, text in batch]
-        return [(st, cur.fetchone(), None) for (st, _), cur in zip(batch, curs)]
-    except Exception:  # noqa: BLE001 - one statement failed: find which, one round trip each
-        conn.rollback()
-        session()
     out = []
-    for st, text in batch:
-        try:
-            out.append((st, conn.execute(q(text), prepare=False).fetchone(), None))
+    for st, text in todo:
+        try:  # prepare=False: a server-side prepared EXPLAIN would own the $n itself
+            row = conn.execute(_sql.SQL("EXPLAIN (GENERIC_PLAN, FORMAT JSON) ") + _sql.SQL(text),  # type: ignore[arg-type]
+                               prepare=False).fetchone()
+            out.append((st, row, None))
         except Exception as exc:  # noqa: BLE001 - classified by the caller
             conn.rollback()
             session()
@@ -139,26 +130,25 @@ def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issu
             session()
             todo = [(st, prepare_text(st).text) for st in stmts]
             todo = [(st, text) for st, text in todo if text is not None]
-            for b in range(0, len(todo), _BATCH):
-                for st, row, exc in _explain_batch(conn, todo[b:b + _BATCH], session):
-                    if exc is not None:
-                        state = getattr(exc, "sqlstate", None) or ""
-                        if state[:2] in _STATEMENT_ERRORS:
-                            continue
-                        reason = "timeout" if state == "57014" else (state or type(exc).__name__)
-                        failures[reason] = failures.get(reason, 0) + 1
+            for st, row, exc in _explain_all(conn, todo, session):
+                if exc is not None:
+                    state = getattr(exc, "sqlstate", None) or ""
+                    if state[:2] in _STATEMENT_ERRORS:
                         continue
-                    for node in seq_scans(row[0]):
-                        schema = node.get("Schema") or "public"
-                        table = node.get("Relation Name")
-                        if not examined_schema(schema):
-                            continue
-                        total = rows.get((schema, table), -1)
-                        est = float(node.get("Plan Rows") or 0)
-                        if total < th.likely_slow_min_rows or est > total * th.likely_slow_selectivity:
-                            continue
-                        found.append((st, schema, table, total, est, node))
-                        break  # one issue per statement: the first offending scan
+                    reason = "timeout" if state == "57014" else (state or type(exc).__name__)
+                    failures[reason] = failures.get(reason, 0) + 1
+                    continue
+                for node in seq_scans(row[0]):
+                    schema = node.get("Schema") or "public"
+                    table = node.get("Relation Name")
+                    if not examined_schema(schema):
+                        continue
+                    total = rows.get((schema, table), -1)
+                    est = float(node.get("Plan Rows") or 0)
+                    if total < th.likely_slow_min_rows or est > total * th.likely_slow_selectivity:
+                        continue
+                    found.append((st, schema, table, total, est, node))
+                    break  # one issue per statement: the first offending scan
     except Exception as exc:  # noqa: BLE001 - the server went away: not checked, never clean
         ctx.not_checked("slow_query", f"generic plans could not be read: {str(exc).splitlines()[0] if str(exc) else exc}")
         return

@@ -146,8 +146,8 @@ def test_generic_plan_flags_a_seq_scan_of_a_large_table_for_a_selective_filter(b
     assert "payload" in ev["filter"] and i.detail.startswith("likely slow: ")
     with psycopg.connect(big_db) as conn:  # EXPLAIN without ANALYZE: the DELETE never ran
         assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 120000
-    # without the verifier's verdicts every statement is explained: the rejected one fails inside a
-    # pipelined batch, the batch is re-run one by one, and the answer is the same
+    # without the verifier's verdicts every statement is explained: the rejected one fails, the
+    # transaction starts afresh for the rest, and the answer is the same
     from heal_pipeline.detect.pg011_broken_statement import seed_statement_checks
 
     cursor = cursor_at_end(log) if log else None
