@@ -73,6 +73,16 @@ def _fingerprint(sql: str | None) -> str | None:
     return fp(sql)
 
 
+def sent_text(ctx: DetectContext, st) -> str | None:
+    """What the verifier sends for ``st`` (``prepare_text``), computed once per statement and run."""
+    texts = ctx.memo("sent_texts", dict)
+    if st.statement_id not in texts:  # type: ignore[operator]
+        from ..verify import prepare_text  # noqa: PLC0415
+
+        texts[st.statement_id] = prepare_text(st).text  # type: ignore[index]
+    return texts[st.statement_id]  # type: ignore[index]
+
+
 def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issue]:
     """The likely-slow issues; a statement already ``measured`` slow (pg_stat_statements or the log,
     same pglast fingerprint) gets its call sites as ``evidence.code_sites`` instead."""
@@ -91,8 +101,6 @@ def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issu
         ctx.not_checked("slow_query", "no database connection: code statements not checked for likely-slow plans")
         return
 
-    from ..verify import prepare_text  # noqa: PLC0415
-
     from .pg011_broken_statement import statement_checks  # noqa: PLC0415
 
     checks = statement_checks(ctx)  # memoised: the verifier's verdicts, computed once per run
@@ -107,7 +115,7 @@ def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issu
     if by_fp:
         rest = []
         for st in stmts:
-            text = prepare_text(st).text
+            text = sent_text(ctx, st)
             m = by_fp.get(_fingerprint(text) or "") if text else None
             if m is None:
                 rest.append(st)
@@ -128,7 +136,7 @@ def likely_slow(ctx: DetectContext, measured: list[Issue] = ()) -> Iterable[Issu
                              (f"{int(th.likely_slow_timeout_ms)}ms",
                               f"{max(50, min(1000, int(th.likely_slow_timeout_ms) // 2))}ms", "heal_verify"))
             session()
-            todo = [(st, prepare_text(st).text) for st in stmts]
+            todo = [(st, sent_text(ctx, st)) for st in stmts]
             todo = [(st, text) for st, text in todo if text is not None]
             for st, row, exc in _explain_all(conn, todo, session):
                 if exc is not None:

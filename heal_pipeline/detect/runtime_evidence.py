@@ -71,10 +71,10 @@ def _sites(ctx: DetectContext) -> dict[str, list[tuple[str, int, str]]]:
         out: dict[str, list[tuple[str, int, str]]] = {}
         if ctx.code is None:
             return out
-        from ..verify import prepare_text  # noqa: PLC0415
+        from .generic_plans import sent_text  # noqa: PLC0415
 
         for st in ctx.code.statements:
-            text = prepare_text(st).text
+            text = sent_text(ctx, st)
             fp = _fingerprint(text) if text else None
             if fp:
                 out.setdefault(fp, []).append((st.file, st.line, text))
