@@ -85,11 +85,19 @@ def group_durations(records: Iterable, *, database: str | None = None,
         g.calls += 1
         g.total_ms += rec.duration_ms
         g.max_ms = max(g.max_ms, rec.duration_ms)
-        if rec.timestamp and (g.first_seen is None or _before(rec.timestamp, g.first_seen)):
-            g.first_seen = rec.timestamp
-        if rec.timestamp and (g.last_seen is None or not _before(rec.timestamp, g.last_seen)):
-            g.last_seen, g.statement = rec.timestamp, rec.statement
+        ts = rec.timestamp
+        if ts and (g.first_seen is None or _earlier(ts, g.first_seen)):
+            g.first_seen = ts
+        if ts and (g.last_seen is None or not _earlier(ts, g.last_seen)):
+            g.last_seen, g.statement = ts, rec.statement
     return sorted(groups.values(), key=lambda g: (-g.total_ms, g.normalized))
+
+
+def _earlier(a: str, b: str) -> bool:
+    """``a`` before ``b``: ISO texts of one log share their zone and shape, so they compare as text."""
+    if len(a) == len(b) and a[-6:] == b[-6:] and a[10:11] == b[10:11] == "T":
+        return a < b
+    return _before(a, b)
 
 
 def merge_durations(*batches: Iterable[LoggedStatement]) -> list[LoggedStatement]:
