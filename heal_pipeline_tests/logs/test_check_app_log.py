@@ -59,3 +59,29 @@ def test_a_bad_key_mapping_stops_heal_check_with_one_line(fresh_dsn, tmp_path):
     assert p.returncode == 2, (p.returncode, p.stderr)
     assert p.stderr.strip().count("\n") == 0
     assert "HEAL_QUERY_LOG_KEYS: unknown field 'state'" in p.stderr
+
+
+def test_heal_check_reports_slow_query_from_the_servers_duration_lines(fresh_dsn, pg_server):
+    """No pg_stat_statements in the database: `heal check` reads the server's jsonlog (HEAL_QUERY_LOG)
+    and reports the statement its duration lines show slow, attributed to this database only."""
+    import time
+
+    import pytest
+    from psycopg import sql
+
+    if pg_server is None:
+        pytest.skip("HEAL_TEST_DSN points at an external server: its log files are not local")
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        db = conn.execute("SELECT current_database()").fetchone()[0]
+        conn.execute(sql.SQL("ALTER DATABASE {} SET log_min_duration_statement = 0").format(sql.Identifier(db)))
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        for _ in range(3):
+            conn.execute("SELECT pg_sleep(0.21), 'cli'", prepare=False)
+    time.sleep(0.5)  # the logging collector writes asynchronously
+    env = {"HEAL_DATABASE_URL": fresh_dsn, "HEAL_QUERY_LOG": str(pg_server.info().jsonlog),
+           "HEAL_OBSERVATION_WINDOW": "0"}
+    out = json.loads(_heal("check", "--json", env_extra=env).stdout)
+    slow = [i for i in out["issues"] if i["issue_type"] == "slow_query"]
+    assert [(i["object_name"], i["evidence"]["source"], i["evidence"]["calls"]) for i in slow] == [
+        ("select pg_sleep($1), $2", "log", 3)]
+    assert not any(u["check"] == "slow_query" for u in out["not_checked"])  # 0 ms ≤ 200 ms: complete
