@@ -27,7 +27,10 @@ def test_check_fails_on_critical_then_baseline_accepts_them(demo_dsn, tmp_path):
     res = _heal("check", "--json", dsn=demo_dsn, env_extra=DEMO_ENV)
     assert res.returncode == 1, res.stderr
     out = json.loads(res.stdout)
-    assert len(out["issues"]) == len(load_planted()) and out["failing"] > 0
+    found = {(i["issue_type"], i["object"]) for i in out["issues"]}
+    assert len(out["issues"]) == len(load_planted()) and out["failing"] > 0, (
+        f"{len(out['issues'])} issues for {len(load_planted())} planted; found {sorted(found)}; "
+        f"not checked: {out.get('unchecked') or out.get('not_checked')}")
     assert all(i["severity"] == "critical" for i in out["issues"][: out["failing"]])
     assert {i["language"] for i in out["issues"] if i["file"]} == {"python", "javascript", "typescript"}
     base = tmp_path / "baseline.json"

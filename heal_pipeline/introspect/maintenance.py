@@ -1,6 +1,7 @@
 """Maintenance facts for the issue-15 checks: vacuum/analyze state, sequences, wraparound age.
 
-One catalog query (``sql/introspect/12_maintenance.sql``, rows of (kind, jsonb)) runs inside the
+Two catalog queries in one round trip (``sql/introspect/12_maintenance.sql``: a row per table;
+``13_maintenance_other.sql``: sequences and the database's ages as (kind, jsonb)) run inside the
 snapshot's read-only transaction, under a savepoint: a failure here (a permission, an old server) is recorded in ``Snapshot.maintenance_status`` and
 ``Snapshot.unavailable["maintenance"]`` and never fails the snapshot, nor reads as clean.
 """
@@ -27,13 +28,19 @@ def read_maintenance(conn: psycopg.Connection, snap: model.Snapshot,
     """Fill the maintenance fields of ``snap`` on ``conn`` (inside a transaction); returns queries run."""
     conn.execute("SAVEPOINT heal_maintenance")
     try:
-        rows = conn.execute(load_sql("introspect/12_maintenance.sql"),
-                            {"exclude": list(exclude_schemas)}).fetchall()
-        tables, sequences = [], []
+        params = {"exclude": list(exclude_schemas)}
+        with conn.cursor() as cur_t, conn.cursor() as cur_o:
+            with conn.pipeline():  # both sent before either result is read: one round trip
+                cur_t.execute(load_sql("introspect/12_maintenance.sql"), params)
+                cur_o.execute(load_sql("introspect/13_maintenance_other.sql"), params)
+            cols = [d.name for d in cur_t.description or []]
+            known = {f.name for f in dataclasses.fields(model.TableMaintenance)}
+            idx = [(n, i) for i, n in enumerate(cols) if n in known]
+            tables = [model.TableMaintenance(**{n: r[i] for n, i in idx}) for r in cur_t.fetchall()]
+            rows = cur_o.fetchall()
+        sequences = []
         for kind, data in rows:
-            if kind == "table":
-                tables.append(_build(model.TableMaintenance, data))
-            elif kind == "sequence":
+            if kind == "sequence":
                 sequences.append(_build(model.SequenceStat, data))
             else:
                 snap.database_xid_age = data.get("database_xid_age")
@@ -42,6 +49,7 @@ def read_maintenance(conn: psycopg.Connection, snap: model.Snapshot,
         snap.maintenance, snap.sequences = tables, sequences
         snap.maintenance_status = "ok"
         conn.execute("RELEASE SAVEPOINT heal_maintenance")
+        return 2
     except psycopg.Error as exc:
         conn.execute("ROLLBACK TO SAVEPOINT heal_maintenance")
         snap.maintenance, snap.sequences = [], []

@@ -24,6 +24,7 @@ from .. import model
 from ..config import HEAL_SCHEMAS, database_name
 from ..db import connect, load_query, load_sql
 from ..errors import HealError, first_line
+from .constraintdef import spell_constraint
 from .indexdef import Quoter, spell
 from .maintenance import read_maintenance  # issue 15: vacuum/analyze/sequence/xid facts
 
@@ -45,7 +46,7 @@ PART_B: tuple[tuple[str, str, type], ...] = (
     ("extensions", "introspect/09_extensions.sql", model.Extension),
     ("opclasses", "introspect/11_opclasses.sql", None),
 )
-_COMPOSED = {"introspect/01_tables.sql", "introspect/04_indexes.sql"}
+_COMPOSED = {"introspect/01_tables.sql", "introspect/03_constraints.sql", "introspect/04_indexes.sql"}
 STATEMENT_LIMIT = 1000
 PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before a second connection pays off
 
@@ -53,7 +54,13 @@ PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before a secon
 def _version_columns(server_version_num: int) -> dict[str, sql.Composable]:
     """Fixed column expressions for the brace holes of the catalog queries, by server version."""
     holes = {"nulls_not_distinct": sql.SQL("x.indnullsnotdistinct" if server_version_num >= 150000
-                                           else "false")}
+                                           else "false"),
+             # foreign keys heal spells: no SET NULL/DEFAULT column list (15+), no PERIOD (17+),
+             # enforced (18+) — the others are spelt by the server
+             "fk_plain": sql.SQL(" ").join(
+                 ([sql.SQL("AND con.confdelsetcols IS NULL")] if server_version_num >= 150000 else [])
+                 + ([sql.SQL("AND NOT con.conperiod")] if server_version_num >= 170000 else [])
+                 + ([sql.SQL("AND con.conenforced")] if server_version_num >= 180000 else []))}
     if server_version_num >= 160000:
         return {**holes, "last_seq_scan": sql.SQL("pg_stat_get_lastscan(c.oid)::text"),
                 "last_idx_scan": sql.SQL("pg_stat_get_lastscan(x.indexrelid)::text")}
@@ -87,8 +94,20 @@ def _check_order(typ: type, names: list[str]) -> None:
         raise HealError(f"internal: catalog query columns {names} do not match {typ.__name__} fields")
 
 
+def _known(names: dict[int, str], attnums) -> list[str] | None:
+    """Column names of ``attnums``, or None when one is not in the columns query (server spells it)."""
+    out = []
+    for n in attnums or ():
+        name = names.get(n)
+        if name is None:
+            return None
+        out.append(name)
+    return out
+
+
 def _build(raw: dict[str, tuple[list, list]], quote: Quoter | None = None,
-           unspelt: list[tuple[int, model.Index]] | None = None) -> dict[str, list]:
+           unspelt: list[tuple[int, model.Index]] | None = None,
+           unspelt_constraints: list[model.Constraint] | None = None) -> dict[str, list]:
     """Rows (tuples) → model objects; attnum/opclass-oid arrays → names; plain index definitions
     spelt (indexdef.py). Indexes that could not be spelt are appended to ``unspelt`` as (oid, index)."""
     quote = quote or Quoter(())
@@ -126,15 +145,33 @@ def _build(raw: dict[str, tuple[list, list]], quote: Quoter | None = None,
         built[attr] = [typ(*r) for r in rows]
 
     names, rows = raw["constraints"]
-    _check_order(model.Constraint, names)
+    nf = names.index("_match")  # the trailing columns are not Constraint fields
+    _check_order(model.Constraint, names[:nf])
     ci, ri = names.index("columns"), names.index("ref_columns")
     rs, rt = names.index("ref_schema"), names.index("ref_table")
+    di, ki = names.index("definition"), names.index("kind")
+    oui, odi, dfi, vi = (names.index("on_update"), names.index("on_delete"), names.index("deferrable"),
+                         names.index("validated"))
     cons = []
     for r in rows:
-        r = list(r)
-        r[ci] = named(r[0], r[1], r[ci])
-        r[ri] = named(r[rs], r[rt], r[ri])
-        cons.append(model.Constraint(*r))
+        match, deferred, ref_visible, nnd = r[nf:nf + 4]
+        r = list(r[:nf])
+        attnums, ref_attnums = r[ci], r[ri]
+        r[ci] = named(r[0], r[1], attnums)
+        r[ri] = named(r[rs], r[rt], ref_attnums)
+        if r[di] is None:
+            r[di] = spell_constraint(
+                quote, kind=r[ki], columns=_known(by_rel.get((r[0], r[1]), empty), attnums),
+                ref_columns=_known(by_rel.get((r[rs], r[rt]), empty), ref_attnums),
+                ref_schema=r[rs], ref_table=r[rt], ref_visible=ref_visible, match=match,
+                on_update=r[oui], on_delete=r[odi], deferrable=r[dfi], deferred=deferred,
+                validated=r[vi], nulls_not_distinct=nnd)
+        c = model.Constraint(*r)
+        if c.definition is None:
+            if unspelt_constraints is None:
+                raise HealError(f"internal: constraint {c.schema}.{c.name} has no definition")
+            unspelt_constraints.append(c)
+        cons.append(c)
     built["constraints"] = cons
 
     names, rows = raw["indexes"]
@@ -242,8 +279,20 @@ def snapshot_from_connection(conn: psycopg.Connection, *, target_db: str,
             queries += read_maintenance(conn, snap, exclude_schemas)
         queries += len(PART_A) + len(PART_B)
         unspelt: list[tuple[int, model.Index]] = []
-        for attr, objs in _build(raw, Quoter(reserved_words, quote_all), unspelt).items():
+        unspelt_cons: list[model.Constraint] = []
+        for attr, objs in _build(raw, Quoter(reserved_words, quote_all), unspelt, unspelt_cons).items():
             setattr(snap, attr, objs)
+        if unspelt_cons:  # a column the columns query did not see: the server spells it (same snapshot)
+            defs = dict(conn.execute(
+                "SELECT n.nspname || '.' || c.relname || '.' || con.conname, pg_get_constraintdef(con.oid)"
+                "  FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid"
+                "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE (n.nspname, c.relname, con.conname) IN"
+                "       (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
+                ([c.schema for c in unspelt_cons], [c.table for c in unspelt_cons],
+                 [c.name for c in unspelt_cons])).fetchall())
+            for c in unspelt_cons:
+                c.definition = defs.get(f"{c.schema}.{c.table}.{c.name}") or ""
         if unspelt:  # a name the columns query did not see: the server spells it (same snapshot)
             defs = dict(conn.execute("SELECT x, pg_get_indexdef(x) FROM unnest(%s::oid[]) AS x",
                                      ([o for o, _ in unspelt],)).fetchall())

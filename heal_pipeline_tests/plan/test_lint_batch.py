@@ -16,6 +16,17 @@ from heal_pipeline.targets import Target
 
 
 @pytest.fixture(scope="module")
+def demo_dsn(admin_dsn, demo_build):
+    """A private copy: planning measures row counts (scans every unused table), and the scan writes its
+    store here; on the shared session demo that made later tests lose the demo's unused_table issues."""
+    from heal_pipeline_tests.conftest import _create_db, _drop_db
+
+    _drop_db(admin_dsn, "heal_demo_lint_copy")
+    yield _create_db(admin_dsn, "heal_demo_lint_copy", template="heal_demo_test")
+    _drop_db(admin_dsn, "heal_demo_lint_copy")
+
+
+@pytest.fixture(scope="module")
 def demo_scan(demo_dsn):
     target = Target(name="heal_demo", dsn=demo_dsn, store_dsn=demo_dsn, source_dirs=(APP_DIR,),
                     migrations_dirs=(MIGRATIONS_DIR,), observation_window_s=0)

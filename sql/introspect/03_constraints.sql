@@ -1,12 +1,18 @@
 /* heal:introspect constraints — PK, FK, unique, check, exclusion (NOT VALID included).
-   Column arrays come back as attnums and are named from the columns query (no per-row subqueries). */
+   Column arrays come back as attnums and are named from the columns query (no per-row subqueries).
+   pg_get_constraintdef runs only for what heal cannot spell itself: plain primary keys, unique
+   constraints and foreign keys come back with definition NULL plus the trailing facts, and are
+   spelt in Python (heal_pipeline/introspect/constraintdef.py) byte-for-byte as the server would
+   (heal_pipeline_tests/introspect/test_constraintdef.py). Checks and exclusions always ask the server. */
 SELECT n.nspname::text   AS schema,
        c.relname::text   AS "table",
        con.conname::text AS name,
        CASE con.contype WHEN 'p' THEN 'primary_key' WHEN 'f' THEN 'foreign_key'
                         WHEN 'u' THEN 'unique' WHEN 'c' THEN 'check' ELSE 'exclusion' END AS kind,
        con.conkey::int[]                               AS columns,     -- attnums, named in Python
-       pg_get_constraintdef(con.oid)                   AS definition,
+       CASE WHEN (con.contype IN ('p', 'u') AND x.indnatts = x.indnkeyatts)
+                 OR (con.contype = 'f' AND fc.oid IS NOT NULL {fk_plain})
+            THEN NULL ELSE pg_get_constraintdef(con.oid) END AS definition,
        con.convalidated                                AS validated,
        con.condeferrable                               AS deferrable,
        fn.nspname::text                                AS ref_schema,
@@ -14,13 +20,19 @@ SELECT n.nspname::text   AS schema,
        con.confkey::int[]                              AS ref_columns, -- attnums of the referenced table
        CASE WHEN con.contype = 'f' THEN con.confdeltype::text END AS on_delete,
        CASE WHEN con.contype = 'f' THEN con.confupdtype::text END AS on_update,
-       ic.relname::text                                AS index_name
+       ic.relname::text                                AS index_name,
+       -- not Constraint fields: what heal needs to spell a plain definition
+       con.confmatchtype::text                         AS _match,
+       con.condeferred                                 AS _deferred,
+       CASE WHEN con.contype = 'f' THEN pg_table_is_visible(fc.oid) END AS _ref_visible,
+       CASE WHEN con.contype = 'u' THEN {nulls_not_distinct} ELSE false END AS _nulls_not_distinct
   FROM pg_constraint con
   JOIN pg_class c      ON c.oid = con.conrelid
   JOIN pg_namespace n  ON n.oid = c.relnamespace
   LEFT JOIN pg_class fc     ON fc.oid = con.confrelid
   LEFT JOIN pg_namespace fn ON fn.oid = fc.relnamespace
   LEFT JOIN pg_class ic     ON ic.oid = con.conindid
+  LEFT JOIN pg_index x      ON x.indexrelid = con.conindid AND con.contype IN ('p', 'u')
  WHERE con.contype IN ('p', 'f', 'u', 'c', 'x')
    AND c.relkind IN ('r', 'p', 'f')
    AND n.nspname <> ALL (%(exclude)s::text[])
