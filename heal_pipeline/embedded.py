@@ -35,6 +35,7 @@ unix_socket_directories = '{socket_dir}'
 shared_preload_libraries = 'pg_stat_statements'
 compute_query_id = on
 pg_stat_statements.track = top
+pg_stat_statements.max = 20000   # the default 5,000 evicts a busy app's entries (and a test session's)
 logging_collector = on
 log_destination = 'stderr,csvlog,jsonlog'
 log_directory = 'pglog'

@@ -48,8 +48,11 @@ def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: 
         thresholds=thresholds_for(target), stats_coverage_s=coverage_s,
         migrations_dirs=tuple(target.migrations_dirs))
     from .detect.pg012_schema_drift import seed_shadow_server  # noqa: PLC0415
+    from .detect.usage import load_usage_baseline  # noqa: PLC0415
 
     seed_shadow_server(ctx, target.store_dsn)  # schema_drift builds its shadow there, never on the target
+    # unused_table: one window rule for heal check and Dagster — the store's snapshot history (issue 12.1)
+    ctx.usage = lambda: load_usage_baseline(target.store_dsn, target.name, snap, ctx.thresholds.observation_window_s)
     return ctx
 
 

@@ -264,6 +264,9 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
             "INSERT INTO heal.detection_runs (run_id, target_db, counts, unchecked, seconds)"
             " VALUES (%s, %s, %s, %s, %s)",
             (run_id, target_db, _j(result.counts()), _j(result.unchecked), _j(result.seconds)))
+        from .detect.usage import record_own_reads  # noqa: PLC0415  (issue 12.1: heal's own scans)
+
+        record_own_reads(conn, target_db, run_id, "detect", getattr(result, "own_reads", {}) or {})
     return {"new": new, "reopened": reopened, "resolved": resolved, "open": len(result.issues),
             "suppressed": len(result.suppressed)}
 

@@ -207,6 +207,25 @@ CREATE TABLE public.legacy_audit_2019 (
     action       text NOT NULL
 );
 
+-- planted unused_table with an FK (issue 12.1: FKs are evidence, not a veto): invitations of the old
+-- sign-up flow reference public.orgs, but nothing reads or writes them any more. The FK makes orgs
+-- the parent of an idle table — not of a live one — so it proves no use of either.
+CREATE TABLE public.legacy_invites (
+    id       integer PRIMARY KEY,
+    org_id   integer NOT NULL REFERENCES public.orgs (id),
+    email    text NOT NULL,
+    sent_at  timestamptz NOT NULL
+);
+CREATE INDEX legacy_invites_org_id_idx ON public.legacy_invites (org_id);
+
+-- planted unused_table named only by DDL in the code (issue 12.1): admin/exports_setup.py creates it
+-- IF NOT EXISTS and can drop it, but no statement ever reads or writes its rows.
+CREATE TABLE public.export_jobs (
+    id         integer PRIMARY KEY,
+    kind       text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
 -- =====================================================================================
 -- auth
 -- =====================================================================================

@@ -113,6 +113,13 @@ INSERT INTO public.legacy_audit_2019 (id, happened_at, actor, action)
 SELECT g, timestamptz '2019-01-01 00:00+00' + g * interval '1 hour', 'actor-' || (g % 50), 'legacy-action'
 FROM generate_series(1, 500) AS g;
 
+INSERT INTO public.legacy_invites (id, org_id, email, sent_at)
+SELECT g, 1 + (g - 1) % 200, 'invitee' || g || '@example.com', timestamptz '2021-03-01 00:00+00' + g * interval '1 hour'
+FROM generate_series(1, 400) AS g;
+
+INSERT INTO public.export_jobs (id, kind, created_at)
+SELECT g, 'csv', timestamptz '2022-06-01 00:00+00' + g * interval '1 day' FROM generate_series(1, 20) AS g;
+
 -- ---------------------------------------------------------------- auth
 -- user_id is text holding public.users ids; every value exists in users (no orphans).
 INSERT INTO auth.sessions (id, user_id, token, ip, user_agent, created_at, expires_at)
@@ -306,9 +313,13 @@ CREATE INDEX page_views_org_id_path_idx ON analytics.page_views (org_id, path);
 -- negative (duplicate_index): path is the second column of the composite, not a prefix.
 CREATE INDEX page_views_path_idx ON analytics.page_views (path);
 
+-- planted orphaned_rows (implicit, naming + data only, issue 12.2): the rollups of 35 orgs that were
+-- deleted later (org_id 201..235) were never cleaned up — 525 of 3,525 rows (14.9 %). No FK, no code
+-- join: only naming (org_id -> public.orgs.id, its primary key), equal types and 85 % containment,
+-- which the old 90 % bar rejected, so the dirtiest column was the one never examined.
 INSERT INTO analytics.daily_rollups (day, org_id, metric, value)
 SELECT date '2025-01-01' + d, o, m, (d * o) % 1000
-FROM generate_series(0, 4) AS d, generate_series(1, 200) AS o,
+FROM generate_series(0, 4) AS d, generate_series(1, 235) AS o,
      unnest(ARRAY['signups', 'active_users', 'events']) AS m;
 
 INSERT INTO analytics.experiments (id, key, name, started_at)

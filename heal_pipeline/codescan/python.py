@@ -44,6 +44,8 @@ CASTS = {
     "int": "int", "str": "str", "float": "float", "uuid.UUID": "uuid.UUID",
     "decimal.Decimal": "decimal.Decimal",
 }
+#: modules whose calls generate a new value (uuid4(), token_hex(), now()): casting it is no workaround
+_VALUE_MAKERS = {"uuid", "secrets", "random", "time", "datetime"}
 #: keyword names that carry the SQL text
 _SQL_KEYWORDS = ("query", "sql", "statement", "operation", "stmt")
 #: keyword names that carry the bound parameters
@@ -527,6 +529,9 @@ class _Extractor:
             return None
         if type(node.args[0]) is ast.Constant or type(node.args[0]) is ast.Starred:
             return None
+        if type(node.args[0]) is ast.Call and (self.qualified(node.args[0].func) or "").split(".")[0] in _VALUE_MAKERS \
+                and not (self.qualified(node.args[0].func) or "").endswith(".UUID"):
+            return None  # str(uuid.uuid4()): a value generated here, not a cast of an id (issue 12.7)
         q = self.qualified(node.func)
         if q is None:
             return None

@@ -37,7 +37,7 @@ from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finaliz
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
 from heal_pipeline.model import CodeFinding, CodeScan, SqlStatement
 
-SCANNER_VERSION = "codescan-2"
+SCANNER_VERSION = "codescan-3"
 DEFAULT_EXCLUDE: tuple[str, ...] = (".venv", "venv", "site-packages", "node_modules", ".git",
                                     "__pycache__")
 DEFAULT_MAX_FILE_BYTES = 2 * 1024 * 1024

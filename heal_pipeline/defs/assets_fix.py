@@ -85,6 +85,8 @@ def fix_plan(context: dg.AssetExecutionContext, heal: HealResource) -> dg.Materi
                 from ..whatif.hypo import annotate_plans  # issue 15: HypoPG what-if of index changes
                 annotate_plans(plans, issues, snap, pctx, list(scan.statements) if scan else ())
             save_fix_plans(store, target.name, plans, context.run.run_id)
+            from ..detect.usage import record_own_reads  # issue 12.1: planning's count(*)s are heal's reads
+            record_own_reads(store, target.name, context.run.run_id, "plan", pctx.own_reads)
             from ..watch.shadow import shadow_metadata  # issue 15: what auto-apply would do (shadow mode)
             shadow = shadow_metadata(store, target.name, plans, policy, run_id=context.run.run_id,
                                      pg_stat_statements=snap.pg_stat_statements)

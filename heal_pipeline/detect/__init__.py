@@ -102,6 +102,8 @@ class DetectionResult:
     suppressed: list[tuple[Issue, Suppression]] = field(default_factory=list)
     unchecked: list[dict[str, str]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    # scans heal's own data reads caused on target tables ({(schema, table): [seq, idx]}, issue 12.1)
+    own_reads: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {t: 0 for t in RULES}
@@ -133,7 +135,7 @@ def run_detection(ctx: DetectContext, suppressions: list[Suppression] | tuple = 
         else:
             kept.append(i)
     kept.sort(key=lambda i: (SEVERITY_ORDER.get(i.severity, 9), i.issue_type, object_label(i)))
-    return DetectionResult(kept, suppressed, list(ctx.unchecked), seconds)
+    return DetectionResult(kept, suppressed, list(ctx.unchecked), seconds, dict(ctx.own_reads))
 
 
 __all__ = ["REGISTRY", "RULES", "Check", "DetectContext", "Thresholds", "Suppression",

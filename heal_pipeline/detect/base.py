@@ -68,6 +68,11 @@ class DetectContext:
     # log was read (slow_query without pg_stat_statements then says "not checked")
     durations: list[LoggedStatement] | None = None
     unchecked: list[dict[str, str]] = field(default_factory=list)
+    # unused_table (issue 12.1): the statistics baseline of the observation window, loaded on demand
+    # (heal_pipeline.detect.usage.load_usage_baseline); None = no heal store to read history from
+    usage: Callable[[], object] | None = None
+    # scans heal itself caused through data(): {(schema, table): [seq, idx], (schema, table, index): [0, idx]}
+    own_reads: dict = field(default_factory=dict)
     _cache: dict = field(default_factory=dict)
 
     def not_checked(self, check: str, reason: str) -> None:
@@ -91,9 +96,23 @@ class DetectContext:
             yield conn
         finally:
             try:
+                self._count_own_reads(conn)
                 conn.rollback()
+                if self.own_reads:
+                    from .usage import flush_own_stats  # noqa: PLC0415
+
+                    flush_own_stats(conn)
             finally:
                 conn.close()
+
+    def _count_own_reads(self, conn: psycopg.Connection) -> None:
+        """Add the scans this read-only transaction caused (pg_stat_xact_user_tables) to the ledger."""
+        from .usage import own_reads_of_transaction  # noqa: PLC0415
+
+        for key, seq, idx in own_reads_of_transaction(conn):
+            cur = self.own_reads.setdefault(key, [0, 0])
+            cur[0] += seq
+            cur[1] += idx
 
     def issue(self, issue_type: str, severity: str, detail: str, **kw) -> Issue:
         return Issue(issue_type=issue_type, severity=severity, target_db=self.target_db,

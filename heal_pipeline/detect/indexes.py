@@ -36,16 +36,65 @@ def droppable(ix: Index) -> bool:
     return not (ix.is_unique or ix.is_primary or ix.constraint_name or ix.is_exclusion)
 
 
+def _unique_signature(ix: Index) -> tuple:
+    """What must also match for two unique indexes to enforce the same rule (and serve the same scans)."""
+    return (ix.columns[ix.key_count:], "NULLS NOT DISTINCT" in (ix.definition or "").upper())
+
+
+def _keep_rank(ix: Index, fk_refs: dict[tuple[str, str], list[str]]) -> tuple:
+    """Lower = keep first: the primary key, then a constraint's index, then one FKs reference, then the
+    earlier name (a later-named twin is the one reported, as for non-unique indexes)."""
+    return (not ix.is_primary, ix.constraint_name is None, not fk_refs.get((ix.schema, ix.name)), ix.name)
+
+
+def referenced_by_fks(snap: Snapshot) -> dict[tuple[str, str], list[str]]:
+    """(schema, index) → FKs whose referenced key is enforced by that unique index (conindid)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for c in snap.constraints:
+        if c.kind == "foreign_key" and c.index_name and c.ref_schema:
+            out.setdefault((c.ref_schema, c.index_name), []).append(c.name)
+    return out
+
+
+def _identical_unique(a: Index, b: Index, deferrable: set[tuple[str, str]]) -> bool:
+    if not (a.is_unique and b.is_unique) or a.is_exclusion or b.is_exclusion:
+        return False
+    if (a.schema, a.constraint_name) in deferrable or (b.schema, b.constraint_name) in deferrable:
+        return False  # a deferrable constraint checks at commit: not the same rule as an immediate one
+    return signature(a) == signature(b) and _unique_signature(a) == _unique_signature(b)
+
+
 def duplicate_indexes(snap: Snapshot) -> list[tuple[Index, Index, str]]:
-    """(redundant, covering, kind) for every redundant index — shared by unused_index."""
+    """(redundant, covering, kind) for every redundant index — shared by unused_index.
+
+    kind ``identical`` (same definition; two identical UNIQUE indexes too: one is kept), or ``prefix``
+    (a non-unique index whose plain key columns lead another index of the same method/predicate)."""
     out: list[tuple[Index, Index, str]] = []
     by_table: dict[tuple[str, str], list[Index]] = {}
     for ix in snap.indexes:
         if examined_schema(ix.schema) and ix.is_valid:
             by_table.setdefault((ix.schema, ix.table), []).append(ix)
+    fk_refs = referenced_by_fks(snap)
+    deferrable = {(c.schema, c.name) for c in snap.constraints if c.deferrable}
     for _key, ixs in sorted(by_table.items()):
         ixs = sorted(ixs, key=lambda i: i.name)
         reported: set[str] = set()
+        kept: set[str] = set()
+        # identical unique indexes: keep the best-ranked of each group, report the others
+        uniques = [i for i in ixs if i.is_unique and not i.is_exclusion]
+        for a in uniques:
+            if a.name in reported or a.name in kept:
+                continue
+            twins = [b for b in uniques if b is not a and b.name not in reported and b.name not in kept
+                     and _identical_unique(a, b, deferrable)]
+            if not twins:
+                continue
+            group = sorted([a, *twins], key=lambda i: _keep_rank(i, fk_refs))
+            keep = group[0]
+            for red in group[1:]:
+                out.append((red, keep, "identical"))
+                reported.add(red.name)
+            kept.add(keep.name)
         for a in ixs:
             if not droppable(a) or a.name in reported:
                 continue

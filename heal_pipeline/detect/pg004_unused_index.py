@@ -13,10 +13,15 @@ from .indexes import droppable, duplicate_indexes, usable
 class UnusedIndex(Check):
     """A non-unique index that was never scanned during the observation window.
 
-    Statistics-reset aware: nothing is reported until the counters cover the observation window
-    (``HEAL_OBSERVATION_WINDOW``), so a freshly restored database does not look unused
-    (ankane/pghero#140). Indexes that are redundant (reported as duplicate_index), the only index
-    covering a foreign key, or on an unused table are not reported here.
+    The same window as ``unused_table`` (heal_pipeline/detect/usage.py, issue 12.1): the index's
+    ``idx_scan`` did not grow between the baseline (the newest stored snapshot at least
+    ``HEAL_OBSERVATION_WINDOW`` old in the same statistics epoch, else the epoch start when
+    ``stats_reset`` is that old) and now, once heal's own scans of it (heal.own_reads) are taken out —
+    one rule for ``heal check`` and Dagster. Without a baseline nothing is reported (not checked), so
+    a freshly restored database does not look unused (ankane/pghero#140). Indexes that are redundant
+    (reported as duplicate_index), the only index covering a foreign key, created after the baseline,
+    on an unused table, or the covering index of a duplicate that was scanned (dropping the duplicate
+    moves those scans to it) are not reported here.
 
     Anti-pattern::
 
@@ -34,31 +39,55 @@ class UnusedIndex(Check):
     fixable = True
 
     def detect(self, ctx: DetectContext) -> Iterable[Issue]:
-        window = ctx.thresholds.observation_window_s
-        if ctx.stats_coverage_s is None or ctx.stats_coverage_s < window:
-            ctx.not_checked("unused_index", "statistics cover less than the observation window "
-                            f"({ctx.stats_coverage_s or 0:.0f}s of {window:.0f}s)")
+        from .pg006_unused_table import UnusedTable  # noqa: PLC0415  (the shared window)
+
+        base = UnusedTable.baseline(ctx)
+        if isinstance(base, str):
+            ctx.not_checked("unused_index", base)
             return
         snap = ctx.snapshot
-        redundant = {(r.schema, r.name) for r, _c, _k in ctx.memo("duplicates", lambda: duplicate_indexes(snap))}
+        pairs = ctx.memo("duplicates", lambda: duplicate_indexes(snap))
+        redundant = {(r.schema, r.name) for r, _c, _k in pairs}
+
+        def delta(ix) -> int | None:
+            before = base.index_before((ix.schema, ix.name))
+            return None if before is None else ix.idx_scan - before - base.own_index_reads.get((ix.schema, ix.name), 0)
+        # the scans of a redundant index are scans its covering index would have served: dropping the
+        # duplicate moves them there, so the cover is never "unused" while its twin is used
+        served: dict[tuple[str, str], int] = {}
+        for r, c, _k in pairs:
+            d = delta(r)
+            if d and d > 0:
+                served[(c.schema, c.name)] = served.get((c.schema, c.name), 0) + d
         from . import issues_of  # memoised per context: whichever check runs first computes it once
 
         unused_tables = {(i.schema_name, i.table_name) for i in issues_of(ctx, "unused_table")}
         for ix in snap.indexes:
             if (not examined_schema(ix.schema) or not ix.is_valid or not droppable(ix)
-                    or ix.idx_scan > 0 or (ix.schema, ix.name) in redundant
-                    or (ix.schema, ix.table) in unused_tables):
+                    or (ix.schema, ix.name) in redundant or (ix.schema, ix.table) in unused_tables):
+                continue
+            before = base.index_before((ix.schema, ix.name))
+            if before is None:
+                continue  # created after the baseline: not watched for a whole window
+            heal = base.own_index_reads.get((ix.schema, ix.name), 0)
+            grew = ix.idx_scan - before
+            if grew < 0:
+                ctx.not_checked("unused_index", f"{ix.schema}.{ix.name}: idx_scan went backwards since the "
+                                f"baseline of {base.at.isoformat()} (statistics reset): not judged")
+                continue
+            if grew - heal > 0 or served.get((ix.schema, ix.name), 0) > 0:
                 continue
             if self._only_fk_cover(snap, ix):
                 continue
             yield ctx.issue(
                 "unused_index", self.severity,
-                f"index {ix.schema}.{ix.name} on {ix.table} was never scanned while statistics "
-                f"covered {ctx.stats_coverage_s / 86400:.1f} days; it costs every write and "
-                f"{ix.size_bytes} bytes. Fix: DROP INDEX CONCURRENTLY {ix.schema}.{ix.name}",
+                f"index {ix.schema}.{ix.name} on {ix.table} was not scanned {base.since()}, heal's own scans "
+                f"excluded; it "
+                f"costs every write and {ix.size_bytes} bytes. Fix: DROP INDEX CONCURRENTLY {ix.schema}.{ix.name}",
                 schema_name=ix.schema, table_name=ix.table, object_name=ix.name,
                 evidence={"definition": ix.definition, "size_bytes": ix.size_bytes,
-                          "idx_scan": ix.idx_scan})
+                          "idx_scan": ix.idx_scan, "window": base.describe(),
+                          "delta": max(grew - heal, 0), "heal_reads": heal})
 
     @staticmethod
     def _only_fk_cover(snap: Snapshot, ix: Index) -> bool:

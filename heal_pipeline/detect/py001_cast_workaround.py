@@ -17,7 +17,9 @@ class CastWorkaround(Check):
     ``str()``/``int()``/``uuid.UUID()`` around bound arguments, helper functions that only cast an
     id and their call sites); this check keeps those bound to a column of a real ``type_mismatch``
     and links each to that mismatch's fingerprint. Casts that bridge no mismatch
-    (``created_at::date``, ``int(limit)``) are not reported. The fix removes the cast with a LibCST
+    (``created_at::date``, ``int(limit)``) are not reported, nor casts against a mismatch that needs
+    none (``text`` vs ``varchar(n)``), nor a cast of a value generated on the spot
+    (``str(uuid.uuid4())``: value generation, not a workaround — the scanner drops it). The fix removes the cast with a LibCST
     codemod, after the schema fix it depends on has verified.
 
     Anti-pattern::
@@ -45,6 +47,8 @@ class CastWorkaround(Check):
         mismatches = issues_of(ctx, "type_mismatch")
         cols: dict[tuple[str, str, str], Issue] = {}
         for m in mismatches:
+            if m.evidence.get("cast_free"):
+                continue  # text vs varchar(n): nothing to work around, no cast is needed
             cols[(m.schema_name, m.table_name, m.column_name)] = m
             p = m.evidence.get("parent") or {}
             cols[(p.get("schema"), p.get("table"), p.get("column"))] = m

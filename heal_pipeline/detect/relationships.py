@@ -1,9 +1,19 @@
 """Implicit relationships: column pairs that relate without a declared FK (PRODUCT.md).
 
 Evidence kinds: **code** (a join/equality predicate between the two columns in code SQL, also through
-casts), **naming** (``<name>_id`` → table ``<name>``/plural with key ``id``) and **data** (≥ 90 % of a
-sample of the child's non-null values exist in the parent, compared as text). Code → strong;
-naming + data → strong; naming alone → weak (never reported).
+casts), **naming** (``<name>_id`` → table ``<name>``/plural whose primary key is ``id``), **types**
+(the two columns' types: the same, the same family, or only comparable as text) and **data**
+(containment: the share of a sample of the child's non-null values that exist in the parent,
+compared as text).
+
+Strength (issue 12.2): code → strong. Otherwise naming + the parent key + data, over a bar that
+depends on the types: the same type or family (``int4``/``int8``, ``text``/``varchar``) → at least
+:data:`CONTAINMENT_BAR` (50 %) of the sample found, with at least :data:`MIN_FOUND` values found (or
+all of a smaller sample); types of different families (``text`` child, ``integer`` parent) →
+:data:`CONTAINMENT_BAR_CROSS_TYPE` (90 %), because only near-total containment shows that the text
+forms are the same ids. A column with 15 % orphans (85 % containment) is a strong relationship,
+and ``orphaned_rows`` reports it with a severity from its orphan share. Naming alone → weak (never
+reported).
 """
 
 from __future__ import annotations
@@ -20,6 +30,25 @@ from .coderefs import resolver
 
 Col = tuple[str, str, str]  # schema, table, column
 
+CONTAINMENT_BAR = 0.5  # same type / same family: half of the sampled child values found in the parent
+CONTAINMENT_BAR_CROSS_TYPE = 0.9  # different type families, compared as text
+MIN_FOUND = 10  # values found in the parent before a partial containment counts (or the whole sample)
+
+_FAMILIES = {"int2": "integer", "int4": "integer", "int8": "integer", "text": "character",
+             "varchar": "character", "bpchar": "character", "uuid": "uuid", "numeric": "numeric"}
+
+
+def type_compatibility(snap: Snapshot, child: Col, parent: Col) -> str:
+    """``same`` (identical type and typmod), ``family`` (compare without a cast: int4/int8, text/varchar)
+    or ``text`` (only comparable as text: a type_mismatch if related)."""
+    a, b = snap.column(*child), snap.column(*parent)
+    if a is None or b is None:
+        return "text"
+    if a.data_type == b.data_type:
+        return "same"
+    fa, fb = _FAMILIES.get(a.type_name), _FAMILIES.get(b.type_name)
+    return "family" if fa is not None and fa == fb else "text"
+
 
 @dataclass
 class Relationship:
@@ -27,6 +56,10 @@ class Relationship:
     parent: Col
     sources: list[dict] = field(default_factory=list)
     containment: float | None = None  # share of sampled child values found in the parent
+    found: int = 0  # sampled child values found in the parent
+    sampled: int = 0  # non-null child values sampled
+    types: str = "text"  # same | family | text (type_compatibility)
+    parent_key: bool = False  # the parent column is its table's primary key / a unique key
 
     @property
     def has_code(self) -> bool:
@@ -37,9 +70,27 @@ class Relationship:
         return any(s["kind"] == "naming" for s in self.sources)
 
     @property
+    def bar(self) -> float:
+        return CONTAINMENT_BAR if self.types in ("same", "family") else CONTAINMENT_BAR_CROSS_TYPE
+
+    @property
+    def data_strong(self) -> bool:
+        """naming + parent key + containment over the bar for these types (with enough values found)."""
+        c = self.containment
+        return (self.has_naming and self.parent_key and c is not None and c >= self.bar
+                and (self.found >= MIN_FOUND or self.found == self.sampled))
+
+    @property
     def strong(self) -> bool:
-        return self.has_code or (self.has_naming and self.containment is not None
-                                 and self.containment >= 0.9)
+        return self.has_code or self.data_strong
+
+    def strength(self) -> dict:
+        """The components, as stated on every issue that relies on the relationship."""
+        return {"code": self.has_code, "naming": self.has_naming, "parent_key": self.parent_key,
+                "types": self.types,
+                "containment": None if self.containment is None else round(self.containment, 4),
+                "found": self.found, "sampled": self.sampled, "bar": self.bar,
+                "strong": self.strong, "by": "code" if self.has_code else "naming+data" if self.data_strong else None}
 
 
 def _key_column(snap: Snapshot, schema: str, table: str) -> str | None:
@@ -145,6 +196,9 @@ def _infer(ctx: DetectContext) -> list[Relationship]:
                 continue
             break
 
+    for rel in rels.values():
+        rel.types = type_compatibility(snap, rel.child, rel.parent)
+        rel.parent_key = _is_key(snap, rel.parent)
     # data evidence for every candidate (needed for naming strength and for reporting)
     with ctx.data() as conn:
         for rel in rels.values():
@@ -153,7 +207,8 @@ def _infer(ctx: DetectContext) -> list[Relationship]:
             rel.containment = _containment(conn, rel, ctx.thresholds.sample_size,
                                            ctx.thresholds.orphan_timeout_ms)
             if rel.containment is not None:
-                rel.sources.append({"kind": "data", "containment": round(rel.containment, 4)})
+                rel.sources.append({"kind": "data", "containment": round(rel.containment, 4),
+                                    "found": rel.found, "sampled": rel.sampled})
             elif rel.has_naming and not rel.has_code and any("error" in s for s in rel.sources):
                 # the data sample failed (timeout, permission): this relationship is unchecked, not weak
                 err = next(s["error"] for s in rel.sources if "error" in s)
@@ -182,4 +237,5 @@ def _containment(conn: psycopg.Connection, rel: Relationship, sample: int, timeo
         return None
     if not total:
         return None
+    rel.found, rel.sampled = int(found), int(total)
     return found / total

@@ -70,6 +70,7 @@ class PlanContext:
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
     lint: bool = True
     statements: list = field(default_factory=list)  # the application's SQL (latest code scan), if known
+    own_reads: dict = field(default_factory=dict)  # scans measuring caused (issue 12.1 ledger: heal.own_reads)
 
     @classmethod
     @contextlib.contextmanager
@@ -81,9 +82,15 @@ class PlanContext:
             kwargs["thresholds"] = Thresholds.from_policy(kwargs["policy"])
         conn = connect(dsn, purpose="target database", autocommit=True,
                        options="-c default_transaction_read_only=on")
+        ctx = None
         try:
-            yield cls(conn=conn, **kwargs)
+            ctx = cls(conn=conn, **kwargs)
+            yield ctx
         finally:
+            if ctx is not None and ctx.own_reads:  # counters visible before fix_plan writes the ledger
+                from ..detect.usage import flush_own_stats  # noqa: PLC0415
+
+                flush_own_stats(conn)
             conn.close()
 
     # ---- measuring -------------------------------------------------------------------
@@ -95,7 +102,12 @@ class PlanContext:
         try:
             with self.conn.transaction():
                 self.conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(t * 1000)}",))
-                return self.conn.execute(q).fetchall()
+                out = self.conn.execute(q).fetchall()
+                from ..detect.usage import own_reads_of_transaction  # noqa: PLC0415  (heal's own scans)
+                for k, seq, idx in own_reads_of_transaction(self.conn):
+                    acc = self.own_reads.setdefault(k, [0, 0])
+                    acc[0], acc[1] = acc[0] + seq, acc[1] + idx
+                return out
         except psycopg.errors.QueryCanceled:
             raise MeasureTimeout(f"measuring {op} timed out after {t:g}s") from None
 

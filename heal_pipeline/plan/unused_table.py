@@ -4,15 +4,18 @@ Metadata only (brief ACCESS EXCLUSIVE under ``lock_timeout``); indexes, constrai
 sequences move with the table. When ``heal_archive`` already holds a table of that name (an archived
 namesake from another schema) the table is first renamed to ``<table>_<fp>`` in the same transaction.
 squawk's ``ban-set-schema`` / ``renaming-table`` are allowed here on purpose: breaking clients of a
-table that has none (the detector's evidence: no code reference, no scans over the observation window,
-no view or FK) is exactly what archiving means. Reverse: move it back (and rename it back).
+table that has none (the detector's evidence: no code use, no counter growth over the observation window,
+no view) is exactly what archiving means. A table with FKs is planned manual (blocked): an FK across
+the archive boundary is a person's decision. Rows come from the statistics (n_live_tup), never from a
+count(*) — that would be a scan on the very table heal calls unused. Reverse: move it back (and rename
+it back).
 """
 
 from __future__ import annotations
 
 from ..model import FixPlan, Issue, Snapshot
 from .base import (ARCHIVE_SCHEMA, PlanContext, blocked_plan, check, checksum_step, column_names, fit_name,
-                   fp_short, measure_rows, new_plan, planner, step, table_key, verify_step)
+                   fp_short, new_plan, planner, step, table_key, verify_step)
 
 ARCHIVE_ALLOW = ("ban-set-schema", "renaming-table")
 
@@ -30,8 +33,17 @@ def plan_unused_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan
     fks = [c for c in snap.constraints if c.kind == "foreign_key" and (
         (c.schema == schema and c.table == table) or (c.ref_schema == schema and c.ref_table == table))]
     if fks:
-        return blocked_plan(issue, f"{schema}.{table} takes part in FK {fks[0].name}", tier="approval")
-    rows = measure_rows(ctx, schema, table)
+        # detection reports idle tables with FKs (evidence, not a veto); moving one alone would leave an
+        # FK across the archive boundary, so that decision stays with a person
+        others = sorted({f"{c.ref_schema}.{c.ref_table}" if (c.schema, c.table) == (schema, table)
+                         else f"{c.schema}.{c.table}" for c in fks})
+        return blocked_plan(issue, f"{schema}.{table} takes part in FK {', '.join(c.name for c in fks[:3])} "
+                            f"(with {', '.join(others[:3])}): archive the tables together or drop the FK, by hand",
+                            tier="manual")
+    # the statistics estimate, not count(*): a count would be a scan heal causes on the very table it
+    # calls unused (issue 12.1); the apply-time checksums read it when it is archived anyway
+    t = snap.table(schema, table)
+    rows = max(t.n_live_tup, t.estimated_rows, 0) if t is not None else None
     taken = ctx.relation_names(ARCHIVE_SCHEMA)
     name = table if table not in taken else fit_name(table, f"_{fp_short(issue.fingerprint, 6)}")
     tb = {"schema": schema, "table": table}

@@ -66,13 +66,16 @@ def test_planted_index_and_table_issues_on_the_demo_estate(demo_copy, store_dsn)
             # the demo's posts_slug_key failed on duplicate slugs: refused with the count, not rebuilt
             assert plan.blocked and "duplicate key(s)" in plan.blocked and plan.tier == "manual"
             continue
+        if iss.table_name == "legacy_invites":  # issue 12.1: reported despite its FK; archiving it is manual
+            assert plan.blocked and "takes part in FK" in plan.blocked and plan.tier == "manual"
+            continue
         assert plan.blocked is None, (iss.key(), plan.blocked)
         res = apply_plan(plan, demo_copy, store_dsn, TEST_POLICY, approve=True)
         assert res.status == "verified", (iss.key(), res.reason)
         fixed.append(res.fix_id)
-    assert len(fixed) == 8
+    assert len(fixed) == 10  # 8 + users_email_idx (12.6) + export_jobs (12.1)
     archived = fetch(demo_copy, "SELECT count(*) FROM pg_tables WHERE schemaname = 'heal_archive'")[0][0]
-    assert archived == 3
+    assert archived == 4
     from heal_pipeline.apply import rollback_fix
     for fid in reversed(fixed):
         rb = rollback_fix(fid, demo_copy, store_dsn, policy=TEST_POLICY)

@@ -81,6 +81,8 @@ def test_evidence_contract(outcome):
     assert any(not i.evidence["migration"] and i.evidence["columns"] for i in by["missing_table"])
     for i in by["fk_without_index"]:
         assert i.fixable and i.evidence["columns"]
-    # severities: declared FK mismatch and code-backed mismatch are critical
-    assert all(i.severity == "critical" for i in by["type_mismatch"]
+    # severities: declared FK mismatch and code-backed mismatch are critical — unless the two types
+    # compare without a cast (text vs varchar(n): info, issue 12.7; the demo's users.locale)
+    assert all(i.severity == ("info" if i.evidence["cast_free"] else "critical") for i in by["type_mismatch"]
                if i.evidence["declared_fk"] or any(s["kind"] == "code" for s in i.evidence["sources"]))
+    assert {(i.table_name, i.column_name) for i in by["type_mismatch"] if i.severity == "info"} == {("users", "locale")}

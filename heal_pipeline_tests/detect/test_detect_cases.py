@@ -48,10 +48,10 @@ CASES = [
     dict(id="PG002-pass-second-column-is-not-a-prefix", only={"duplicate_index"}, sql="""
         CREATE TABLE t (id int PRIMARY KEY, a int, b int);
         CREATE INDEX t_ab ON t (a, b); CREATE INDEX t_b ON t (b);""", expect=set()),
-    dict(id="PG002-pass-never-drop-unique", only={"duplicate_index"}, sql="""
+    dict(id="PG002-fail-identical-unique-keeps-the-constraint (issue 12.6)", only={"duplicate_index"}, sql="""
         CREATE TABLE t (id int PRIMARY KEY, a int);
         CREATE UNIQUE INDEX t_a_u ON t (a); ALTER TABLE t ADD CONSTRAINT t_a_key UNIQUE (a);""",
-         expect=set()),
+         expect={("duplicate_index", "public", "t", "t_a_u")}),
     dict(id="PG002-pass-different-predicate-or-expression", only={"duplicate_index"}, sql="""
         CREATE TABLE t (id int PRIMARY KEY, a text);
         CREATE INDEX t_a ON t (a); CREATE INDEX t_a_part ON t (a) WHERE a IS NOT NULL;
