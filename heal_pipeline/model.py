@@ -547,6 +547,29 @@ class FailedQuery:
         return hashlib.sha1(f"{self.sqlstate}|{self.normalized}".encode()).hexdigest()[:16]
 
 
+@dataclass
+class LoggedStatement:
+    """Executions of one statement logged with their duration (``log_min_duration_statement``)."""
+
+    normalized: str  # statement with literals replaced (heal_pipeline.logs.normalize)
+    statement: str  # the latest logged text
+    calls: int = 1  # logged executions (only those above log_min_duration_statement)
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    database: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+    source: str | None = None
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+    @property
+    def group_key(self) -> str:
+        return hashlib.sha1(f"duration|{self.normalized}".encode()).hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------------------
 # issues
 # --------------------------------------------------------------------------------------

@@ -176,15 +176,18 @@ def save_failed_queries(conn: psycopg.Connection, target_db: str, failed: list[A
         for f in failed:
             conn.execute(
                 """INSERT INTO heal.failed_queries (target_db, group_key, sqlstate, message, statement,
-                       normalized, database, user_name, detail, hint, count, first_seen, last_seen, source)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                       normalized, database, user_name, detail, hint, count, first_seen, last_seen, source,
+                       cursor_position, context)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
                    ON CONFLICT (target_db, group_key) DO UPDATE SET
                        count = heal.failed_queries.count + EXCLUDED.count,
                        last_seen = greatest(heal.failed_queries.last_seen, EXCLUDED.last_seen),
                        message = EXCLUDED.message, detail = EXCLUDED.detail, hint = EXCLUDED.hint,
-                       updated_at = now()""",
+                       statement = EXCLUDED.statement, cursor_position = EXCLUDED.cursor_position,
+                       context = EXCLUDED.context, updated_at = now()""",
                 (target_db, f.group_key, f.sqlstate, f.message, f.statement, f.normalized, f.database,
-                 f.user, f.detail, f.hint, f.count, f.first_seen, f.last_seen, f.source))
+                 f.user, f.detail, f.hint, f.count, f.first_seen, f.last_seen, f.source,
+                 f.cursor_position, f.context))
 
 
 def load_failed_queries(conn: psycopg.Connection, target_db: str) -> list[Any]:
@@ -192,7 +195,8 @@ def load_failed_queries(conn: psycopg.Connection, target_db: str) -> list[Any]:
 
     rows = conn.execute(
         "SELECT sqlstate, message, statement, normalized, database, user_name, detail, hint, count,"
-        " first_seen::text, last_seen::text, source FROM heal.failed_queries WHERE target_db = %s"
+        " first_seen::text, last_seen::text, source, cursor_position, context"
+        " FROM heal.failed_queries WHERE target_db = %s"
         " ORDER BY group_key", (target_db,)).fetchall()
     return [FailedQuery(*r) for r in rows]
 
@@ -312,10 +316,15 @@ def load_log_cursor(conn: psycopg.Connection, target_db: str, path: str) -> dict
 
 
 def ingest_failed_queries(conn: psycopg.Connection, target_db: str, path: str, failed: list[Any],
-                          cursor: dict) -> None:
-    """Store new failures and the cursor after them in one transaction (no double counting)."""
+                          cursor: dict, durations: list[Any] = ()) -> None:
+    """Store new failures (and logged durations) and the cursor after them in one transaction
+    (no double counting)."""
     with conn.transaction():
         save_failed_queries(conn, target_db, failed)
+        if durations:
+            from .logs.durations import save_durations  # noqa: PLC0415
+
+            save_durations(conn, target_db, list(durations))
         conn.execute(
             "INSERT INTO heal.log_cursors (target_db, path, cursor) VALUES (%s, %s, %s)"
             " ON CONFLICT (target_db, path) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",
