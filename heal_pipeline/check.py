@@ -110,29 +110,40 @@ def run_check(args: argparse.Namespace) -> int:
                 out.exists() and not os.access(out, os.W_OK)):
             raise ConfigError(f"cannot write the baseline file {out}")
     failed = []
+    durations = None
     log_truncated = False
+    unrecognised, samples = 0, []
     if settings.query_log is not None and not target.dsn.startswith("sqlite:"):  # SQLite: the app log
-        from .logs import merge_failed, read_new
+        from .logs import merge_durations, merge_failed, read_new
         from .config import database_name
 
-        cursor, batches = None, []
+        cursor, batches, slow = None, [], []
         more = False
         for _ in range(16):
-            res = read_new(settings.query_log, cursor, database=database_name(target.dsn))
+            res = read_new(settings.query_log, cursor, database=database_name(target.dsn), keys=target.log_keys)
             batches.append(res.failed)
+            slow.append(res.slow)
+            unrecognised += res.unrecognised
+            samples += res.unrecognised_samples[:3 - len(samples)]
             cursor = res.cursor
             more = res.more
             if not more:
                 break
         failed = merge_failed(*batches)
+        durations = merge_durations(*slow)
         log_truncated = more
     baseline = load_baseline(Path(args.baseline)) if args.baseline else set()
-    outcome = scan_target(target, failed=failed)
+    outcome = scan_target(target, failed=failed, durations=durations)
     print(f"heal: database {describe_dsn(target.dsn)} ({source})", file=sys.stderr)  # after: errors stay one line
     issues = outcome.result.issues
     if log_truncated:
         outcome.result.unchecked.append({"check": "failed_queries",
                                          "reason": "the query log has more than 1 GiB unread; only the first part was read"})
+    if unrecognised:  # never silently skipped: a wrong HEAL_QUERY_LOG_KEYS mapping shows here
+        outcome.result.unchecked.append({"check": "failed_queries", "reason": (
+            f"{unrecognised} line(s) of the query log were not recognised (no SQLSTATE, no known format; "
+            f"HEAL_QUERY_LOG_KEYS maps an application log's keys), e.g. line "
+            + "; line ".join(f"{s['line']}: {s['reason']}" for s in samples))})
     if args.write_baseline:
         try:
             write_baseline(Path(args.write_baseline), issues)

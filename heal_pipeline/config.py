@@ -114,6 +114,8 @@ class Settings:
     policy: Path | None = None
     observation_window_s: float = 7 * 86400
     home: Path = Path(".heal")
+    # HEAL_QUERY_LOG_KEYS: key mapping of an application JSON log (heal_pipeline/logs/applog.py)
+    query_log_keys: dict[str, str] | None = None
     # HEAL_FLEET: a TOML/YAML file listing several targets (see targets.py); when set, it is the list
     fleet: Path | None = None
     # the environment these settings were read from (fleet entries name their DSN variables);
@@ -138,6 +140,9 @@ class Settings:
         window = parse_duration(env.get("HEAL_OBSERVATION_WINDOW", "7d"),
                                 name="HEAL_OBSERVATION_WINDOW")
         log = env.get("HEAL_QUERY_LOG") or None
+        from .logs.applog import parse_key_mapping  # noqa: PLC0415
+
+        log_keys = parse_key_mapping(env.get("HEAL_QUERY_LOG_KEYS") or None)
         policy = env.get("HEAL_POLICY") or None
         fleet = env.get("HEAL_FLEET") or None
         return cls(
@@ -151,4 +156,5 @@ class Settings:
             home=Path(env.get("HEAL_HOME") or ".heal").expanduser(),
             fleet=Path(fleet).expanduser() if fleet else None,
             env=env,
+            query_log_keys=log_keys,
         )

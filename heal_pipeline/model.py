@@ -445,6 +445,18 @@ class ParamBinding:
     name: str | None = None  # placeholder name for named styles (%(x)s, :x), else None
 
 
+@dataclass(frozen=True)
+class DdlTarget:
+    """A relation a code statement creates or drops: a definition in code, never a reference."""
+
+    action: str  # create | drop
+    kind: str  # table | view | matview
+    schema: str | None
+    name: str
+    temporary: bool = False  # CREATE TEMP TABLE / pg_temp.x: session-local, never in a snapshot
+    conditional: bool = False  # IF NOT EXISTS / IF EXISTS / OR REPLACE
+
+
 @dataclass
 class SqlStatement:
     file: str  # path relative to the scanned root (posix)
@@ -466,6 +478,9 @@ class SqlStatement:
     dynamic: bool = False  # text composed from runtime values (unsafe_sql)
     in_loop: bool = False  # executed inside a loop over another query's rows (query_in_loop)
     language: str = "python"
+    ddl: list[DdlTarget] = field(default_factory=list)  # relations it creates / drops (not in ``tables``)
+    # the SQL dialect the code attributes the statement to (``if db.is_sqlite:`` branch), None = the target's
+    dialect: str | None = None
 
     @property
     def statement_id(self) -> str:
@@ -498,6 +513,9 @@ class CodeScan:
     statements: list[SqlStatement] = field(default_factory=list)
     findings: list[CodeFinding] = field(default_factory=list)
     seconds: float = 0.0
+    # statements the code attributes to another SQL dialect than the target's (``if db.is_sqlite:``
+    # branches on a PostgreSQL target): kept for the record, never used for the target's findings
+    other_dialects: list[SqlStatement] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -527,6 +545,29 @@ class FailedQuery:
     @property
     def group_key(self) -> str:
         return hashlib.sha1(f"{self.sqlstate}|{self.normalized}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class LoggedStatement:
+    """Executions of one statement logged with their duration (``log_min_duration_statement``)."""
+
+    normalized: str  # statement with literals replaced (heal_pipeline.logs.normalize)
+    statement: str  # the latest logged text
+    calls: int = 1  # logged executions (only those above log_min_duration_statement)
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    database: str | None = None
+    first_seen: str | None = None
+    last_seen: str | None = None
+    source: str | None = None
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+    @property
+    def group_key(self) -> str:
+        return hashlib.sha1(f"duration|{self.normalized}".encode()).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------------------

@@ -33,7 +33,8 @@ def scan_code(target: Target, *, cache_dir: Path | None = None) -> CodeScan | No
     missing = [str(p) for p in target.source_dirs if not Path(p).is_dir()]
     if missing:
         raise HealError(f"HEAL_SOURCE_DIRS: not a directory: {', '.join(missing)}")
-    return scan(list(target.source_dirs), cache_dir=cache_dir)
+    return scan(list(target.source_dirs), cache_dir=cache_dir,
+                dialect="sqlite" if is_sqlite_url(target.dsn) else "postgresql")
 
 
 def thresholds_for(target: Target) -> Thresholds:
@@ -41,9 +42,9 @@ def thresholds_for(target: Target) -> Thresholds:
 
 
 def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: list[FailedQuery],
-                 *, coverage_s: float | None, data: bool = True) -> DetectContext:
+                 *, coverage_s: float | None, data: bool = True, durations=None) -> DetectContext:
     ctx = DetectContext(
-        target_db=target.name, snapshot=snap, code=code, failed=failed,
+        target_db=target.name, snapshot=snap, code=code, failed=failed, durations=durations,
         connect=(lambda: connect(target.dsn, purpose="target database", autocommit=False)) if data else None,
         thresholds=thresholds_for(target), stats_coverage_s=coverage_s,
         migrations_dirs=tuple(target.migrations_dirs))
@@ -92,7 +93,7 @@ class ScanOutcome:
 
 
 def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[FailedQuery] | None = None,
-                coverage_s: float | None = None) -> ScanOutcome:
+                coverage_s: float | None = None, durations=None) -> ScanOutcome:
     """Snapshot + code scan + detection in process, writing nothing anywhere (``heal check``)."""
     if is_sqlite_url(target.dsn):
         from .sqlite.scan import scan_sqlite_target  # noqa: PLC0415
@@ -111,7 +112,7 @@ def scan_target(target: Target, *, cache_dir: Path | None = None, failed: list[F
         coverage_s = (datetime.fromisoformat(snap.taken_at.replace("Z", "+00:00"))
                       - datetime.fromisoformat(snap.stats_reset.replace("Z", "+00:00"))).total_seconds()
     t0 = time.perf_counter()
-    ctx = make_context(target, snap, code, failed or [], coverage_s=coverage_s)
+    ctx = make_context(target, snap, code, failed or [], coverage_s=coverage_s, durations=durations)
     result = run_detection(ctx)
     t["detect"] = time.perf_counter() - t0
     return ScanOutcome(snap, code, failed or [], result, t, ctx._cache.get("statement_checks"))

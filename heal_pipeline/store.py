@@ -148,9 +148,11 @@ def save_code_scan(conn: psycopg.Connection, target_db: str, scan: Any, run_id: 
         with conn.cursor() as cur:
             with cur.copy("COPY heal.code_statements (target_db, run_id, statement_id, file, line, col,"
                           " call, source_kind, function_name, statement_kind, sql, tables, columns,"
-                          " joins, casts, params, parse_error, dynamic, in_loop) FROM STDIN") as cp:
+                          " joins, casts, params, parse_error, dynamic, in_loop, ddl, dialect, other_dialect)"
+                          " FROM STDIN") as cp:
                 seen: set[str] = set()
-                for s in scan.statements:
+                others = getattr(scan, "other_dialects", None) or []
+                for s, other in [(s, False) for s in scan.statements] + [(s, True) for s in others]:
                     sid = s.statement_id
                     if sid in seen:
                         continue
@@ -159,7 +161,8 @@ def save_code_scan(conn: psycopg.Connection, target_db: str, scan: Any, run_id: 
                                   s.function, s.statement_kind, s.sql,
                                   *(json.dumps([dataclasses.asdict(x) for x in getattr(s, k)])
                                     for k in ("tables", "columns", "joins", "casts", "params")),
-                                  s.parse_error, s.dynamic, s.in_loop))
+                                  s.parse_error, s.dynamic, s.in_loop,
+                                  json.dumps([dataclasses.asdict(x) for x in s.ddl]), s.dialect, other))
             with cur.copy("COPY heal.code_findings (target_db, run_id, kind, file, line, col, detail,"
                           " schema_name, table_name, column_name, function_name, evidence) FROM STDIN") as cp:
                 for f in scan.findings:
@@ -173,15 +176,18 @@ def save_failed_queries(conn: psycopg.Connection, target_db: str, failed: list[A
         for f in failed:
             conn.execute(
                 """INSERT INTO heal.failed_queries (target_db, group_key, sqlstate, message, statement,
-                       normalized, database, user_name, detail, hint, count, first_seen, last_seen, source)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                       normalized, database, user_name, detail, hint, count, first_seen, last_seen, source,
+                       cursor_position, context)
+                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
                    ON CONFLICT (target_db, group_key) DO UPDATE SET
                        count = heal.failed_queries.count + EXCLUDED.count,
                        last_seen = greatest(heal.failed_queries.last_seen, EXCLUDED.last_seen),
                        message = EXCLUDED.message, detail = EXCLUDED.detail, hint = EXCLUDED.hint,
-                       updated_at = now()""",
+                       statement = EXCLUDED.statement, cursor_position = EXCLUDED.cursor_position,
+                       context = EXCLUDED.context, updated_at = now()""",
                 (target_db, f.group_key, f.sqlstate, f.message, f.statement, f.normalized, f.database,
-                 f.user, f.detail, f.hint, f.count, f.first_seen, f.last_seen, f.source))
+                 f.user, f.detail, f.hint, f.count, f.first_seen, f.last_seen, f.source,
+                 f.cursor_position, f.context))
 
 
 def load_failed_queries(conn: psycopg.Connection, target_db: str) -> list[Any]:
@@ -189,7 +195,8 @@ def load_failed_queries(conn: psycopg.Connection, target_db: str) -> list[Any]:
 
     rows = conn.execute(
         "SELECT sqlstate, message, statement, normalized, database, user_name, detail, hint, count,"
-        " first_seen::text, last_seen::text, source FROM heal.failed_queries WHERE target_db = %s"
+        " first_seen::text, last_seen::text, source, cursor_position, context"
+        " FROM heal.failed_queries WHERE target_db = %s"
         " ORDER BY group_key", (target_db,)).fetchall()
     return [FailedQuery(*r) for r in rows]
 
@@ -273,7 +280,7 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
 
     srows = conn.execute(
         "SELECT file, line, col, call, sql, source_kind, function_name, statement_kind, tables, columns,"
-        " joins, casts, params, parse_error, dynamic, in_loop FROM heal.code_statements"
+        " joins, casts, params, parse_error, dynamic, in_loop, ddl, dialect, other_dialect FROM heal.code_statements"
         " WHERE target_db = %s ORDER BY file, line, col", (target_db,)).fetchall()
     frows = conn.execute(
         "SELECT kind, file, line, col, detail, schema_name, table_name, column_name, function_name,"
@@ -287,14 +294,14 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
     scan = model.CodeScan(roots=list(last[0]), files_scanned=last[1], files_parsed=last[2],
                           files_cached=last[3], files_skipped=last[4], seconds=last[5] or 0.0)
     for (file, line, col, call, sql_text, kind, fn, skind, tables, columns, joins, casts, params,
-         perr, dynamic, in_loop) in srows:
-        scan.statements.append(model.SqlStatement(
+         perr, dynamic, in_loop, ddl, dialect, other) in srows:
+        (scan.other_dialects if other else scan.statements).append(model.SqlStatement(
             file=file, line=line, col=col, call=call, sql=sql_text, source_kind=kind, function=fn,
             statement_kind=skind,
             tables=[model.TableRef(**x) for x in tables], columns=[model.ColumnRef(**x) for x in columns],
             joins=[model.JoinPredicate(**x) for x in joins], casts=[model.SqlCast(**x) for x in casts],
             params=[model.ParamBinding(**x) for x in params], parse_error=perr, dynamic=dynamic,
-            in_loop=in_loop))
+            in_loop=in_loop, ddl=[model.DdlTarget(**x) for x in ddl], dialect=dialect))
     for kind, file, line, col, detail, schema, table, column, fn, evidence in frows:
         scan.findings.append(model.CodeFinding(kind=kind, file=file, line=line, col=col, detail=detail,
                                                schema=schema, table=table, column=column, function=fn,
@@ -309,10 +316,15 @@ def load_log_cursor(conn: psycopg.Connection, target_db: str, path: str) -> dict
 
 
 def ingest_failed_queries(conn: psycopg.Connection, target_db: str, path: str, failed: list[Any],
-                          cursor: dict) -> None:
-    """Store new failures and the cursor after them in one transaction (no double counting)."""
+                          cursor: dict, durations: list[Any] = ()) -> None:
+    """Store new failures (and logged durations) and the cursor after them in one transaction
+    (no double counting)."""
     with conn.transaction():
         save_failed_queries(conn, target_db, failed)
+        if durations:
+            from .logs.durations import save_durations  # noqa: PLC0415
+
+            save_durations(conn, target_db, list(durations))
         conn.execute(
             "INSERT INTO heal.log_cursors (target_db, path, cursor) VALUES (%s, %s, %s)"
             " ON CONFLICT (target_db, path) DO UPDATE SET cursor = EXCLUDED.cursor, updated_at = now()",

@@ -20,6 +20,8 @@ holds its DSN, so the file can be committed and the secrets stay in the environm
     migrations_dirs = ["/src/shop/migrations"]
     query_log = "/var/log/postgresql/postgresql.json"   # optional: jsonlog/csvlog to tail
     log_database = "shop"            # optional: the database name in that log (default: the DSN's)
+    query_log_keys = { sqlstate = "pg.code", statement = "sql" }   # optional: keys of an app JSON log
+                                     # (or "sqlstate=pg.code,statement=sql"; default HEAL_QUERY_LOG_KEYS)
     policy = "policies/shop.toml"    # optional: fix policy (default HEAL_POLICY)
     observation_window = "14d"       # optional (default HEAL_OBSERVATION_WINDOW, else 7d)
 
@@ -53,7 +55,7 @@ DEFAULT_WINDOW_S = 7 * 86400.0
 
 #: keys of a target entry (and of [defaults], except name/dsn_env)
 FLEET_KEYS = ("name", "dsn_env", "path", "store_env", "source_dirs", "migrations_dirs", "query_log",
-              "log_database", "policy", "observation_window")
+              "log_database", "policy", "observation_window", "query_log_keys")
 #: keys that would hold a literal connection string or secret: always rejected
 LITERAL_KEYS = ("dsn", "url", "uri", "database_url", "store_url", "store_dsn", "conninfo",
                 "connection_string", "password")
@@ -74,6 +76,12 @@ class Target:
     dsn_env: str | None = None
     # the database name the server log uses for this target (default: the DSN's database)
     log_database: str | None = None
+    # key mapping of an application JSON log, as (field, key) pairs (heal_pipeline/logs/applog.py)
+    query_log_keys: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def log_keys(self) -> dict[str, str] | None:
+        return dict(self.query_log_keys) or None
 
     @property
     def database(self) -> str:
@@ -96,6 +104,7 @@ class TargetSpec:
     observation_window_s: float = DEFAULT_WINDOW_S
     origin: str = "environment"  # "fleet file /x/fleet.toml" or "environment"
     path: Path | None = None  # a SQLite file target (fleet key ``path``; no secret, so no dsn_env)
+    query_log_keys: tuple[tuple[str, str], ...] = ()
 
     def resolve(self, env: dict[str, str] | os._Environ) -> Target:
         """The target with its DSN (and store DSN) read from the environment."""
@@ -119,7 +128,7 @@ class TargetSpec:
                       source_dirs=self.source_dirs,
                       migrations_dirs=self.migrations_dirs, query_log=self.query_log, policy=self.policy,
                       observation_window_s=self.observation_window_s, dsn_env=self.dsn_env,
-                      log_database=self.log_database)
+                      log_database=self.log_database, query_log_keys=self.query_log_keys)
 
 
 def default_target_name(dsn: str) -> str:
@@ -150,7 +159,7 @@ def load_fleet(path: str | os.PathLike, *, env: dict[str, str] | None = None) ->
         raise ConfigError(f"fleet file {p} cannot be read: {exc.strerror or exc}") from None
     # the defaults taken from the environment are part of the cache key
     key = str(p.absolute()) + "\0" + "\0".join(env.get(k, "") for k in (
-        "HEAL_POLICY", "HEAL_OBSERVATION_WINDOW"))
+        "HEAL_POLICY", "HEAL_OBSERVATION_WINDOW", "HEAL_QUERY_LOG_KEYS"))
     stamp = (st.st_mtime_ns, st.st_size)
     with _fleet_lock:
         hit = _fleet_cache.get(key)
@@ -259,6 +268,14 @@ def _parse_fleet(p: Path, env: dict[str, str]) -> dict[str, TargetSpec]:
         if log_db is not None and (not isinstance(log_db, str) or not log_db):
             raise ConfigError(f"{src}: {label}: log_database must be a database name")
         policy = _path(merged.get("policy"), base, src, label, "policy")
+        from .logs.applog import parse_key_mapping  # noqa: PLC0415
+
+        try:
+            log_keys = parse_key_mapping(merged.get("query_log_keys"), name="query_log_keys")
+        except ConfigError as exc:
+            raise ConfigError(f"{src}: {label}: {exc}") from None
+        if log_keys is None:
+            log_keys = parse_key_mapping(env.get("HEAL_QUERY_LOG_KEYS") or None)
         specs[name] = TargetSpec(
             name=name, dsn_env=dsn_env, store_env=merged.get("store_env"),
             source_dirs=_paths(merged.get("source_dirs"), base, src, label, "source_dirs"),
@@ -266,7 +283,8 @@ def _parse_fleet(p: Path, env: dict[str, str]) -> dict[str, TargetSpec]:
             query_log=_path(merged.get("query_log"), base, src, label, "query_log"),
             log_database=log_db,
             policy=policy if policy is not None else (Path(env_policy).expanduser() if env_policy else None),
-            observation_window_s=window_s, origin=src, path=sqlite_file)
+            observation_window_s=window_s, origin=src, path=sqlite_file,
+            query_log_keys=tuple(sorted((log_keys or {}).items())))
     return specs
 
 
@@ -330,7 +348,8 @@ def target_specs(settings: Settings | None = None) -> dict[str, TargetSpec]:
         name=name, dsn_env="HEAL_DATABASE_URL",
         source_dirs=tuple(settings.source_dirs), migrations_dirs=tuple(settings.migrations_dirs),
         query_log=settings.query_log, policy=settings.policy,
-        observation_window_s=settings.observation_window_s)}
+        observation_window_s=settings.observation_window_s,
+        query_log_keys=tuple(sorted((settings.query_log_keys or {}).items())))}
 
 
 def targets_from_settings(settings: Settings) -> dict[str, Target]:
@@ -347,7 +366,8 @@ def targets_from_settings(settings: Settings) -> dict[str, Target]:
             store_dsn=settings.effective_store_url or ("" if is_sqlite_url(dsn) else dsn),
             source_dirs=tuple(settings.source_dirs), migrations_dirs=tuple(settings.migrations_dirs),
             query_log=settings.query_log, policy=settings.policy,
-            observation_window_s=settings.observation_window_s, dsn_env="HEAL_DATABASE_URL")}
+            observation_window_s=settings.observation_window_s, dsn_env="HEAL_DATABASE_URL",
+            query_log_keys=tuple(sorted((settings.query_log_keys or {}).items())))}
     env = _env(settings)
     return {name: spec.resolve(env) for name, spec in target_specs(settings).items()}
 

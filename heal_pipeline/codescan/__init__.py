@@ -4,6 +4,9 @@ Public API: :func:`scan` (plain Python, no Dagster). Layout:
 
 - ``python.py``   — Python-specific extraction with the stdlib ``ast`` (call sites, constants,
   imports, casts of bound arguments, loops over query results);
+- ``flow.py``     — data flow the Python extractor follows beyond one call (wrappers traced to
+  their callers, parameter lists built step by step, ORM table declarations);
+- ``dialect.py``  — which engine a branch is written for (``if db.is_sqlite:``);
 - ``template.py`` — language-neutral SQL templates (literal text, holes, references) and how
   they render to parseable SQL;
 - ``sql.py``      — language-neutral SQL analysis with pglast (tables, columns, joins, casts,

@@ -46,15 +46,21 @@ def analyze_parts(parts: list, hint: str | None) -> dict[str, Any]:
     """Render a resolved template and analyse it: {"sql", "starts", "facts"} (JSON-able)."""
     sql, starts = T.render(parts)
     facts = analyze(sql, hint)
-    if facts.parse_error and hint is None and _COLON_PARAM.search(sql):
-        # a SQLAlchemy text() constant reached through another module: ":name" parameters
-        alt = analyze(sql, "colon")
-        if alt.parse_error is None:
-            facts = alt
+    if facts.parse_error and hint is None:
+        # another driver's placeholders, rewritten before parsing (never unparsed_sql because of
+        # them): ":name" (SQLAlchemy text() reached through another module, sqlite3 named style)
+        # and "?" (qmark: sqlite3, pyodbc, aiosqlite; jsonb's ?, ?| and ?& are left alone)
+        for alt_hint, pattern in (("colon", _COLON_PARAM), ("qmark", _QMARK)):
+            if pattern.search(sql):
+                alt = analyze(sql, alt_hint)
+                if alt.parse_error is None:
+                    facts = alt
+                    break
     return {"sql": sql, "starts": starts, "facts": facts.to_dict()}
 
 
 _COLON_PARAM = re.compile(r"(?<![:\w]):[A-Za-z_]\w*")
+_QMARK = re.compile(r"\?")
 
 
 def _col_name(schema: str | None, table: str | None, column: str | None) -> str | None:
@@ -66,12 +72,20 @@ def _col_name(schema: str | None, table: str | None, column: str | None) -> str 
 HelperUse = dict  # {"file", "line", "col", "name", "cast", "bound_to", "site_file", "site_line"}
 
 
+def foreign_dialect(dialect: str | None, target: str = "postgresql") -> bool:
+    """Is a statement attributed to ``dialect`` written for another engine than ``target``'s?"""
+    return dialect is not None and dialect != target
+
+
 def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
-             helper_of: Callable[[dict], dict | None] | None = None
+             helper_of: Callable[[dict], dict | None] | None = None, target_dialect: str = "postgresql"
              ) -> tuple[SqlStatement, list[CodeFinding], list[HelperUse]] | None:
     """The statement, its findings, and the uses of cast-only helpers it binds.
 
-    None when the call turns out not to run SQL (constant text that is not SQL at all)."""
+    None when the call turns out not to run SQL (constant text that is not SQL at all). A site
+    attributed to another engine (``site["dialect"]``, see dialect.py) keeps only the findings that
+    hold on every engine (``unsafe_sql``, ``query_in_loop``): the parser's verdict and the casts
+    are the target engine's business, and this SQL never runs there."""
     parts = site["parts"]
     sql = analysis["sql"]
     dynamic = T.is_dynamic(parts)
@@ -87,13 +101,14 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
         source_kind=site.get("kind") or "literal", function=fn,
         statement_kind=facts.statement_kind, tables=list(facts.tables), columns=list(facts.columns),
         joins=list(facts.joins), casts=list(facts.casts), params=list(facts.params),
-        functions_called=list(facts.functions_called), ctes=list(facts.ctes),
+        functions_called=list(facts.functions_called), ctes=list(facts.ctes), ddl=list(facts.ddl),
         parse_error=facts.parse_error, dynamic=dynamic, in_loop=site.get("loop") is not None,
-        language=language,
+        language=language, dialect=site.get("dialect"),
     )
     findings: list[CodeFinding] = []
     uses: list[HelperUse] = []
-    if facts.parse_error:
+    foreign = foreign_dialect(stmt.dialect, target_dialect)
+    if facts.parse_error and not foreign:
         holes = sum(1 for p in parts if p[0] == "h")
         findings.append(CodeFinding(
             kind="unparsed_sql", file=file, line=line, col=col, function=fn,
@@ -114,7 +129,8 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
                       "reason": f"composed from runtime values by {how}",
                       "composition": vias[0] if len(vias) == 1 else (vias or ["unknown"]),
                       "values": labels,
-                      "value_lines": [h[3] for h in holes]}))
+                      "value_lines": [h[3] for h in holes],
+                      **({"dialect": stmt.dialect} if stmt.dialect else {})}))
     if site.get("loop") is not None:
         findings.append(CodeFinding(
             kind="query_in_loop", file=file, line=line, col=col, function=fn,
@@ -122,7 +138,9 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
                     f"{site['loop']} (N+1); fetch the rows in one query (JOIN or = ANY($1))"),
             evidence={"call": site["call"], "sql": sql[:2000],
                       "reason": f"inside a loop over the rows of the query at line {site['loop']}",
-                      "loop_line": site["loop"]}))
+                      "loop_line": site["loop"], **({"dialect": stmt.dialect} if stmt.dialect else {})}))
+    if foreign:
+        return stmt, findings, uses
     # SQL casts inside predicates / assignments
     for cast, off, ctx in zip(facts.casts, facts.cast_offsets, facts.cast_contexts):
         if ctx is None:
@@ -154,7 +172,12 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
         if b.column:
             by_index.setdefault(b.index, []).append(b)
     names = {v: k for k, v in facts.param_names.items()}
-    for item in site.get("args") or ():
+    # placeholder numbers computed at run time (f"${idx}"): which argument is which $n is unknown,
+    # so no Python cast is bound to a column through them (a wrong column is worse than none)
+    args = site.get("args") or ()
+    if args and len(parts) > 1 and _computed_numbers(parts):
+        args = ()
+    for item in args:
         key = item["key"]
         idx = names.get(key) if isinstance(key, str) else key + 1
         if idx is None or idx not in by_index:
@@ -199,6 +222,11 @@ def finalize(site: dict, file: str, analysis: dict[str, Any], language: str,
                          "schema": b0.schema, "table": b0.table, "column": b0.column,
                          "site_file": file, "site_line": item["line"]})
     return stmt, findings, uses
+
+
+def _computed_numbers(parts: list) -> bool:
+    return any(p[0] == "h" and p[1] == "number" and i and parts[i - 1][0] == "t"
+               and parts[i - 1][1].endswith("$") for i, p in enumerate(parts))
 
 
 def helper_findings(uses: list[HelperUse]) -> list[CodeFinding]:

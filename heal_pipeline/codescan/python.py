@@ -33,6 +33,9 @@ import tokenize
 from typing import Any
 
 from heal_pipeline.codescan import template as T
+from heal_pipeline.codescan.dialect import branch_dialects, name_dialect
+from heal_pipeline.codescan.flow import (_ADD, _CLASS, _DEF, _EQ, _IMPORT, _PARAM, _RUNTIME, _SQL_START,
+                                         DataFlow, _is_static, _kw, _sqlish_arg)
 
 DEFAULT_CALL_NAMES: frozenset[str] = frozenset({
     "execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchone", "fetchall",
@@ -64,10 +67,9 @@ _RESULT_ATTRS = {"fetchmany", "fetchall"}
 #: calls that iterate a query given as their argument (asyncpg ``cursor``, psycopg ``stream``)
 _CURSOR_ATTRS = {"cursor", "stream"}
 _DEDENT = {"textwrap.dedent", "inspect.cleandoc"}
+#: calls whose result is a generated token (no input can reach the SQL text through them)
+_GENERATORS = {"uuid.uuid4", "uuid.uuid1", "uuid4", "uuid1", "secrets.token_hex", "secrets.token_urlsafe"}
 _MAX_DEPTH = 24
-_SQL_START = re.compile(r"\s*\(?\s*(select|insert|update|delete|with|copy|create|alter|drop|"
-                        r"truncate|merge|values|explain|call|lock|grant|revoke|comment|refresh)\b",
-                        re.IGNORECASE)
 
 _PY312 = sys.version_info >= (3, 12)
 
@@ -91,6 +93,8 @@ class CallNames:
         """Cheap test on raw bytes: could this file contain an execute-like call?"""
         if self._re is not None and self._re.search(data):
             return True
+        if b"__tablename__" in data or b"Table(" in data:
+            return True  # ORM table declarations (table references without SQL)
         return "text" in self.exact and b"sqlalchemy" in data and b"text" in data
 
 
@@ -141,12 +145,11 @@ def generated_header(text: str, lines: int = 5) -> str | None:
 # --------------------------------------------------------------------------------------
 
 # binding ops
-_EQ, _ADD, _PARAM, _RUNTIME, _IMPORT, _DEF, _CLASS = "=", "+=", "param", "runtime", "import", "def", "class"
 
 
 class _Scope:
     __slots__ = ("kind", "name", "qualname", "parent", "cls", "bindings", "executed", "node",
-                 "helpers", "classes")
+                 "helpers", "classes", "appends")
 
     def __init__(self, kind: str, name: str, qualname: str, parent: "_Scope | None", node=None):
         self.kind = kind
@@ -159,19 +162,24 @@ class _Scope:
         self.node = node
         self.helpers: dict[str, dict] = {}  # functions defined here that only cast
         self.classes: dict[str, _Scope] = {}
+        self.appends: dict[str, list] = {}  # list name -> [(pos, value)] of .append/.extend
 
     def bind(self, name: str, pos: tuple, op: str, value=None) -> None:
         self.bindings.setdefault(name, []).append((pos, op, value))
 
 
 class _Site:
-    __slots__ = ("call", "scope", "loop", "name")
+    __slots__ = ("call", "scope", "loop", "name", "dialect", "wrapper_index")
 
-    def __init__(self, call, scope, loop, name):
+    def __init__(self, call, scope, loop, name, dialect=None, wrapper_index=None):
         self.call = call
         self.scope = scope
         self.loop = loop
         self.name = name
+        self.dialect = dialect  # see dialect.py: the engine the enclosing branch is written for
+        # a call to a name that is no execute-like method, with SQL-looking text at this argument:
+        # a site only if the post-pass finds a wrapper of that name (see wrappers in the record)
+        self.wrapper_index = wrapper_index
 
 
 # --------------------------------------------------------------------------------------
@@ -187,7 +195,7 @@ def extract(source: str, call_names: CallNames, *, tree: ast.Module | None = Non
     return ex.run(tree)
 
 
-class _Extractor:
+class _Extractor(DataFlow):
     def __init__(self, source: str, names: CallNames):
         self.source = source
         self._lines: list[str] | None = None
@@ -198,6 +206,10 @@ class _Extractor:
         self.consumed: set[int] = set()  # ids of text() calls used by an enclosing site
         self.module = _Scope("module", "", "", None)
         self.reason: str | None = None
+        self.dialect: str | None = None  # of the branch being walked (``if db.is_sqlite:``)
+        self.wrappers: list[dict] = []  # functions whose SQL is their own parameter
+        self.tables: list[dict] = []  # ORM table declarations
+        self.foreign_binds: set[tuple] = set()  # positions of assignments in another engine's branch
 
     @property
     def lines(self) -> list[str]:
@@ -242,11 +254,23 @@ class _Extractor:
             u.pop("_id", None)
         record["sites"] = sites
         record["untraced"] = untraced
+        if self.wrappers:
+            record["wrappers"] = self.wrappers
+        if self.tables:
+            record["tables"] = self.tables
         return record
 
     def body(self, stmts, scope: _Scope, loop) -> None:
+        outer = self.dialect
         for st in stmts:
             self.stmt(st, scope, loop)
+            if type(st) is ast.If and not st.orelse and st.body and \
+                    type(st.body[-1]) in (ast.Return, ast.Raise, ast.Continue, ast.Break):
+                # a guard: ``if not db.is_sqlite: return …`` — the rest of the block is the else
+                no = branch_dialects(st.test)[1]
+                if no is not None:
+                    self.dialect = no
+        self.dialect = outer
 
     def stmt(self, node, scope: _Scope, loop) -> None:
         t = type(node)
@@ -255,6 +279,8 @@ class _Extractor:
         elif t is ast.Assign:
             self.expr(node.value, scope, loop)
             pos = (node.lineno, node.col_offset)
+            if self.dialect not in (None, "postgresql"):
+                self.foreign_binds.add(pos)  # GET = "… ?" under ``if IS_SQLITE:``
             for tgt in node.targets:
                 self.bind_target(tgt, scope, pos, node.value)
         elif t is ast.AnnAssign:
@@ -278,7 +304,12 @@ class _Extractor:
             cs = _Scope("class", node.name, q, scope, node)
             scope.bind(node.name, (node.lineno, node.col_offset), _CLASS, cs)
             scope.classes[node.name] = cs
+            outer = self.dialect
+            self.dialect = name_dialect(node.name) or outer  # class SqliteDatabase: its SQL is SQLite's
             self.body(node.body, cs, None)
+            self.dialect = outer
+            if "__tablename__" in cs.bindings:
+                self.orm_model(node, cs)
         elif t in (ast.For, ast.AsyncFor):
             self.expr(node.iter, scope, loop)
             pos = (node.lineno, node.col_offset)
@@ -288,7 +319,16 @@ class _Extractor:
                 inner = node.lineno
             self.body(node.body, scope, inner)
             self.body(node.orelse, scope, loop)
-        elif t in (ast.If, ast.While):
+        elif t is ast.If:
+            self.expr(node.test, scope, loop)
+            outer = self.dialect
+            yes, no = branch_dialects(node.test)
+            self.dialect = yes or outer
+            self.body(node.body, scope, loop)
+            self.dialect = no or outer
+            self.body(node.orelse, scope, loop)
+            self.dialect = outer
+        elif t is ast.While:
             self.expr(node.test, scope, loop)
             self.body(node.body, scope, loop)
             self.body(node.orelse, scope, loop)
@@ -392,8 +432,11 @@ class _Extractor:
                     self.bind_runtime(e, scope, pos)
         elif tt is ast.Attribute and type(tgt.value) is ast.Name and tgt.value.id == "self":
             fs = scope
-            if fs.kind == "function" and fs.cls is not None and fs.name == "__init__":
-                fs.cls.bind(tgt.attr, pos, _EQ, _InScope(value, fs))
+            if fs.kind == "function" and fs.cls is not None:
+                if fs.name == "__init__" or tgt.attr in fs.cls.bindings:
+                    # set in __init__, or set again in another method (self._name = "" in __init__,
+                    # then f"SP_{uuid}" before use): the latest assignment in the class wins
+                    fs.cls.bind(tgt.attr, pos, _EQ, _InScope(value, fs))
 
     def bind_runtime(self, tgt, scope: _Scope, pos) -> None:
         for n in ast.walk(tgt):
@@ -408,15 +451,40 @@ class _Extractor:
             t = type(n)
             if t is ast.Call:
                 f = n.func
-                if type(f) is ast.Attribute:
+                ft = type(f)
+                site = False
+                name = None
+                if ft is ast.Attribute:
                     name = f.attr
+                    if name in ("append", "extend") and type(f.value) is ast.Name and len(n.args) == 1:
+                        # a list of bound parameters built step by step (see built_items)
+                        v = n.args[0]
+                        if name == "append" or type(v) in (ast.List, ast.Tuple):
+                            scope.appends.setdefault(f.value.id, []).append(((n.lineno, n.col_offset), v))
                     if name in self.names:
-                        self.sites.append(_Site(n, scope, loop, name))
+                        site = True
+                        self.sites.append(_Site(n, scope, loop, name, self.dialect))
                         if type(f.value) is ast.Name:
                             scope.executed.setdefault(f.value.id, (n.lineno, n.col_offset))
-                elif type(f) is ast.Name and f.id in self.names.exact and f.id != "copy":
-                    # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
-                    self.sites.append(_Site(n, scope, loop, f.id))
+                elif ft is ast.Name:
+                    name = f.id
+                    if name in self.names.exact:
+                        site = True
+                        if name != "copy":
+                            # bare calls: SQLAlchemy's text(), or a configured wrapper (run_query(...))
+                            self.sites.append(_Site(n, scope, loop, name, self.dialect))
+                if name is not None and not site and (n.args or n.keywords):
+                    if name == "Table" and n.args:
+                        self.table_call(n, scope)
+                    # a call that may go to a wrapper (def run_query(sql, *args)): SQL-looking argument
+                    k = _sqlish_arg(n.args) if n.args else None
+                    if k is None:
+                        for kw in n.keywords:  # run_sql(conn, sql="SELECT …"): by the parameter's name
+                            if kw.arg and _sqlish_arg([kw.value]) == 0:
+                                k = "kw:" + kw.arg
+                                break
+                    if k is not None:
+                        self.sites.append(_Site(n, scope, loop, name, self.dialect, k))
                 stack.extend(reversed(n.args))
                 stack.extend(k.value for k in n.keywords)
                 stack.append(f)
@@ -553,6 +621,8 @@ class _Extractor:
 
     # ---- pass 2: sites ---------------------------------------------------------------
     def site(self, cand: _Site) -> dict | None:
+        if cand.wrapper_index is not None:
+            return self.wrapper_call(cand)
         call = cand.call
         name = cand.name
         scope = cand.scope
@@ -576,6 +646,14 @@ class _Extractor:
                 "function": scope.qualname if scope.kind != "module" else None, "_id": id(call)}
         arg = None
         arg_index = 0
+        if call.args and type(call.args[0]) is ast.Starred:
+            # cur.execute(*query) with query = ("SELECT …", (a, b)) bound earlier: its items
+            inner = call.args[0].value
+            b = self.find_binding(inner.id, scope, pos) if type(inner) is ast.Name else None
+            if b is not None and b[0] == _EQ and type(b[1]) in (ast.Tuple, ast.List) and b[1].elts \
+                    and not any(type(e) is ast.Starred for e in b[1].elts):
+                call = ast.Call(func=call.func, args=list(b[1].elts) + call.args[1:], keywords=call.keywords,
+                                lineno=call.lineno, col_offset=call.col_offset)
         if call.args:
             arg = call.args[0]
             if type(arg) is ast.Starred:
@@ -627,10 +705,15 @@ class _Extractor:
             out["reason"] = self.reason or _reason(arg)
             out["detail"] = f"SQL argument `{detail}` of {name}() could not be traced to text"
             if out["reason"] == "parameter" and scope.kind == "function":
+                w = self.wrapper_of(arg, call, arg_index, scope, pos)
+                if w is not None:
+                    out["wrapper"] = w["name"]  # dropped once callers of the wrapper are found
                 out["detail"] += (f": it is a parameter of {scope.qualname}(); add "
                                   f"{scope.name!r} to the scanner's call names to trace its callers")
             return out
         out = dict(base)
+        if cand.dialect is not None:
+            out["dialect"] = cand.dialect
         out["kind"] = kind
         out["parts"] = parts
         out["hint"] = hint
@@ -750,6 +833,9 @@ class _Extractor:
         if t is ast.JoinedStr:
             return self.fstring(node, scope, pos, seen, depth)
         if t is ast.BinOp:
+            if type(node.op) in (ast.Add, ast.Sub, ast.Mult) and (_numeric(node.left) or _numeric(node.right)) \
+                    and not (type(node.op) is ast.Mult and _stringy(node.left, node.right)):
+                return [T.hole("number", _label(node, self.source), node.lineno)]  # idx + 1
             if type(node.op) is ast.Add:
                 left = self.resolve(node.left, scope, pos, seen, depth + 1)
                 right = self.resolve(node.right, scope, pos, seen, depth + 1)
@@ -785,12 +871,18 @@ class _Extractor:
         if t is ast.Name:
             return self.lookup_in(node.id, scope, pos, seen, depth)
         if t is ast.Attribute:
+            if node.attr == "hex" and self._generated(node.value, scope, pos, seen, depth):
+                return [T.hole("generated", _label(node, self.source), node.lineno)]  # uuid4().hex
             return self.resolve_attribute(node, scope, pos, seen, depth)
         if t is ast.IfExp:
-            a = self.resolve(node.body, scope, pos, seen, depth + 1)
+            # "... ?" if db.is_sqlite else "... $1": the branch that is not another engine's first
+            first, second = node.body, node.orelse
+            if branch_dialects(node.test)[0] not in (None, "postgresql"):
+                first, second = second, first
+            a = self.resolve(first, scope, pos, seen, depth + 1)
             if a is not None:
                 return a
-            return self.resolve(node.orelse, scope, pos, seen, depth + 1)
+            return self.resolve(second, scope, pos, seen, depth + 1)
         if t is ast.Subscript:
             return self.resolve_subscript(node, scope, pos, seen, depth)
         if t is ast.Await:
@@ -849,6 +941,8 @@ class _Extractor:
                 if attr != "as_string" and node.args:
                     return None
                 return self.resolve(f.value, scope, pos, seen, depth + 1)
+            if attr in ("replace", "lower", "upper") and self._generated(f.value, scope, pos, seen, depth):
+                return [T.hole("generated", _label(node, self.source), node.lineno)]
             if attr == "join" and len(node.args) == 1:
                 if self.is_psycopg(f.value):
                     return [T.hole("composed", _label(node, self.source), node.lineno)]
@@ -859,6 +953,8 @@ class _Extractor:
         q = self.qualified(f)
         if q is None:
             return None
+        if q in _GENERATORS:  # uuid.uuid4(), secrets.token_hex(): a generated token, never input
+            return [T.hole("generated", _label(node, self.source), node.lineno)]
         last = q.rsplit(".", 1)[-1]
         if q in _DEDENT or q == "dedent" or (last in ("dedent", "cleandoc") and node.args):
             return self.resolve(node.args[0], scope, pos, seen, depth + 1) if node.args else None
@@ -877,7 +973,13 @@ class _Extractor:
             return [T.hole("composed", _label(node, self.source), node.lineno)]
         if last == "str" and q == "str" and node.args:
             return self.resolve(node.args[0], scope, pos, seen, depth + 1)
+        if q in ("len", "int") and len(node.args) == 1 and not self._shadowed(q, scope):
+            return [T.hole("number", _label(node, self.source), node.lineno)]  # f"${len(params)}"
         return None
+
+    def _generated(self, node, scope, pos, seen, depth) -> bool:
+        got = self.resolve(node, scope, pos, seen, depth + 1) if type(node) is ast.Call else None
+        return bool(got) and len(got) == 1 and got[0][0] == "h" and got[0][1] == "generated"
 
     def join(self, sep, arg, scope, pos, seen, depth):
         t = type(arg)
@@ -901,6 +1003,10 @@ class _Extractor:
         if t is ast.Name:
             binds = self.find_binding(arg.id, scope, pos)
             if binds is not None and binds[0] == _EQ and type(binds[1]) in (ast.List, ast.Tuple):
+                built = self.built_items(arg.id, binds[2], pos) if type(binds[1]) is ast.List else []
+                if built:  # conds = [] … conds.append(f"a = ${n}") … " AND ".join(conds)
+                    return self.join(sep, ast.List(elts=list(binds[1].elts) + built), binds[2], pos,
+                                     seen, depth + 1)
                 return self.join(sep, binds[1], binds[2], pos, seen, depth + 1)
         return [self.runtime(arg, "join")]
 
@@ -1042,8 +1148,11 @@ class _Extractor:
         plain_i = None
         for i in range(len(prior) - 1, -1, -1):
             if prior[i][1] != _ADD:
-                plain_i = i
-                break
+                if plain_i is None:
+                    plain_i = i
+                if prior[i][0] not in self.foreign_binds:
+                    plain_i = i  # the latest binding not made in another engine's branch
+                    break
         if plain_i is None:
             return None
         bpos, op, value = prior[plain_i]
@@ -1058,9 +1167,15 @@ class _Extractor:
         if op != _EQ:
             self.reason = self.reason or ("runtime value" if op == _RUNTIME else None)
             return None
+        adds = [b for b in prior[plain_i + 1:] if b[1] == _ADD]
+        if adds and _numeric(value):
+            # ``n = 1`` … ``n += 1``: arithmetic, never string concatenation ("$1111" was seen)
+            return [T.hole("number", name, bpos[0])]
         parts = self.resolve(value, scope, bpos, seen, depth)
         if parts is None:
             return None
+        if adds and len(parts) == 1 and parts[0][0] == "h" and parts[0][1] == "number":
+            return parts
         for b in prior[plain_i + 1:]:
             if b[1] == _ADD:
                 more = self.resolve(b[2], scope, b[0], seen, depth)
@@ -1077,6 +1192,10 @@ class _Extractor:
             if k.arg in _PARAM_KEYWORDS:
                 container = k.value
         items: list[tuple[Any, Any]] = []
+        if container is None and len(rest) == 1 and type(rest[0]) is ast.Starred:
+            rest = [rest[0].value]  # fetch(sql, *params): the items of params, in order
+            if type(rest[0]) not in (ast.Tuple, ast.List, ast.Name):
+                return []
         if container is None and len(rest) == 1 and not any(type(a) is ast.Starred for a in rest):
             c = rest[0]
             if type(c) in (ast.Tuple, ast.List, ast.Dict, ast.ListComp, ast.GeneratorExp) or \
@@ -1087,6 +1206,12 @@ class _Extractor:
                 if b is not None and b[0] == _EQ and type(b[1]) in (ast.Tuple, ast.List, ast.Dict,
                                                                     ast.ListComp, ast.GeneratorExp):
                     container = b[1]
+                    built = self.built_items(c.id, b[2], pos) if type(b[1]) is ast.List else []
+                    if built:
+                        # params = [] … params.append(int(x)) / params += [y]: the list as built
+                        items = self.container_items(container) + \
+                            [(len(container.elts) + k, v) for k, v in enumerate(built)]
+                        container = None
                 else:
                     return []
             else:
@@ -1209,24 +1334,19 @@ def _choose(binds: list, pos) -> tuple | None:
     return None
 
 
-def _kw(call, name: str):
-    for k in call.keywords:
-        if k.arg == name:
-            return k.value
-    return None
-
-
-def _is_static(node) -> bool:
-    for d in node.decorator_list:
-        if type(d) is ast.Name and d.id == "staticmethod":
-            return True
-    return False
-
-
 def _cast_arg(node):
     if type(node) is ast.JoinedStr:
         return node.values[0].value
     return node.args[0]
+
+
+def _numeric(node) -> bool:
+    return type(node) is ast.Constant and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _stringy(*nodes) -> bool:
+    return any(type(n) in (ast.JoinedStr, ast.List) or (type(n) is ast.Constant and isinstance(n.value, str))
+               for n in nodes)
 
 
 def _stringish(value, binds) -> bool:

@@ -32,8 +32,10 @@ from typing import Any, Iterable
 
 from heal_pipeline.codescan import javascript as JS
 from heal_pipeline.codescan import template as T
+from heal_pipeline.codescan.assemble import (analysis_key, analyze_parts, finalize, foreign_dialect,
+                                             helper_findings)
+from heal_pipeline.codescan.dialect import name_dialect
 from heal_pipeline.codescan.pool import pool_context
-from heal_pipeline.codescan.assemble import analysis_key, analyze_parts, finalize, helper_findings
 from heal_pipeline.codescan.python import CallNames, decode_source, extract, generated_header
 from heal_pipeline.model import CodeFinding, CodeScan, SqlStatement
 
@@ -77,7 +79,8 @@ def parse_record(text: str, names: CallNames, with_sites: bool) -> dict[str, Any
     if not with_sites:
         rec["sites"], rec["untraced"] = [], []
     for site in rec["sites"]:
-        if T.is_resolved(site["parts"]):
+        # a wrapper candidate is analysed only once the post-pass knows the wrapper exists
+        if T.is_resolved(site["parts"]) and "wrapper_candidate" not in site:
             site["a"] = analyze_parts(site["parts"], site["hint"])
     return rec
 
@@ -356,7 +359,7 @@ def _walk(root_i: int, root: Path, exclude: _Exclude, skipped: list[CodeFinding]
 def scan(roots: list[Path] | Iterable[Path | str], *, cache_dir: Path | None = None,
          exclude: Iterable[str] = DEFAULT_EXCLUDE, call_names: set[str] | None = None,
          workers: int | None = None, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-         parallel_threshold: int = PARALLEL_THRESHOLD) -> CodeScan:
+         parallel_threshold: int = PARALLEL_THRESHOLD, dialect: str = "postgresql") -> CodeScan:
     """Scan Python source roots for the SQL they run. Never raises on bad input.
 
     ``roots``: directories (or single files); result paths are relative to the root they
@@ -365,21 +368,22 @@ def scan(roots: list[Path] | Iterable[Path | str], *, cache_dir: Path | None = N
     execute-like method names (``copy_*`` style prefixes allowed; default
     :data:`DEFAULT_CALL_NAMES`). ``workers``: processes for cache misses above
     ``parallel_threshold`` files (default: all cores). Files above ``max_file_bytes`` are
-    skipped.
+    skipped. ``dialect``: the target's engine; statements the code attributes to another one
+    (``if db.is_sqlite:`` branches) go to ``other_dialects``, with no engine-specific findings.
     """
     t0 = time.perf_counter()
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the scan allocates many small, long-lived objects: GC passes cost ~40 %
     try:
         return _scan(t0, [Path(r) for r in roots], cache_dir, tuple(exclude), call_names,
-                     workers, max_file_bytes, parallel_threshold)
+                     workers, max_file_bytes, parallel_threshold, dialect)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
 def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], call_names,
-          workers, max_file_bytes: int, parallel_threshold: int) -> CodeScan:
+          workers, max_file_bytes: int, parallel_threshold: int, dialect: str = "postgresql") -> CodeScan:
     names = CallNames(set(call_names) if call_names is not None else None)
     js_names = JS.JsNames(set(call_names) if call_names is not None else None)
     result = CodeScan(roots=[r.as_posix() for r in roots])
@@ -454,7 +458,7 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         result.files_parsed = len(misses)
         new_rows = [(f.key, json.dumps(f.record, separators=(",", ":"), ensure_ascii=False))
                     for f in misses if f.key]
-        post = _PostPass(files, names, cache, js_names)
+        post = _PostPass(files, names, cache, js_names, dialect)
         statements, findings = post.run()
         result.files_parsed += len(post.lazy_parsed - {id(f) for f in misses})
         new_rows.extend(post.updated_rows)
@@ -473,6 +477,9 @@ def _scan(t0: float, roots: list[Path], cache_dir, exclude: tuple[str, ...], cal
         cache.close()
     result.files_skipped = sum(1 for x in findings if x.kind == "skipped_file")
     statements.sort(key=lambda s: (s.file, s.line, s.col, s.call, s.sql))
+    result.other_dialects = [s for s in statements if foreign_dialect(s.dialect, dialect)]
+    if result.other_dialects:
+        statements = [s for s in statements if not foreign_dialect(s.dialect, dialect)]
     findings = _dedupe(findings)
     findings.sort(key=lambda x: (x.file, x.line, x.col, x.kind, x.detail))
     result.statements = statements
@@ -541,8 +548,10 @@ def _process_parallel(misses: list[_File], names: CallNames, n_workers: int, ctx
 
 
 class _PostPass:
-    def __init__(self, files: list[_File], names: CallNames, cache: _Cache, js_names=None):
+    def __init__(self, files: list[_File], names: CallNames, cache: _Cache, js_names=None,
+                 dialect: str = "postgresql"):
         self.js_names = js_names
+        self.dialect = dialect
         self.files = files
         self.names = names
         self.cache = cache
@@ -564,16 +573,31 @@ class _PostPass:
         statements: list[SqlStatement] = []
         findings: list[CodeFinding] = []
         uses: list[dict] = []
+        wrapped = self.wrapper_callers()
         for f in self.files:
             rec = f.record
             if not rec or "sites" not in rec or f.lang != "python":
                 continue
+            for t in rec.get("tables") or ():
+                findings.append(CodeFinding(
+                    kind="table_declaration", file=f.rel, line=t["line"], col=t["col"], schema=t["schema"],
+                    table=t["name"], detail=(f"ORM declares table {t['schema'] + '.' if t['schema'] else ''}"
+                                             f"{t['name']} ({t['via']}{' in class ' + t['class'] if t['class'] else ''})"),
+                    evidence={"via": t["via"], "class": t["class"]}))
             for u in rec.get("untraced") or ():
+                if u.get("wrapper") in wrapped:
+                    continue  # a wrapper's own call: its callers are the statements
                 findings.append(CodeFinding(
                     kind="untraced_sql", file=f.rel, line=u["line"], col=u["col"],
                     function=u.get("function"), detail=u["detail"],
                     evidence={"call": u["call"], "reason": u.get("reason")}))
+            module_dialect = name_dialect(f.rel.rsplit("/", 1)[-1][:-3])  # backends/sqlite.py
             for site in rec["sites"]:
+                k = site.get("wrapper_candidate")
+                if k is not None and k not in self.wrappers.get(site["call"], ()):
+                    continue  # SQL-looking text given to a function that is no wrapper
+                if module_dialect and "dialect" not in site:
+                    site = dict(site, dialect=module_dialect)
                 analysis = site.get("a")
                 if analysis is None:
                     parts = self.resolve(site["parts"], f, set())
@@ -591,7 +615,8 @@ class _PostPass:
                     analysis = self.analysis(parts, site["hint"])
                 try:
                     done = finalize(site, f.rel, analysis, "python",
-                                    helper_of=lambda item, f=f: self.helper(item, f))
+                                    helper_of=lambda item, f=f: self.helper(item, f),
+                                    target_dialect=self.dialect)
                     if done is None:
                         continue
                     stmt, fnd, use = done
@@ -612,6 +637,54 @@ class _PostPass:
             uses.extend(js[2])
         findings.extend(helper_findings(uses))
         return statements, findings
+
+    def wrapper_callers(self) -> set[str]:
+        """Wrappers (functions that pass their SQL parameter to an execute-like call) that have callers.
+
+        ``self.wrappers``: name -> the argument positions their SQL parameter takes. A candidate site
+        (SQL-looking text passed to a call of that name at that position) is then a statement;
+        the wrapper's own untraced call is not reported once at least one caller is found."""
+        self.wrappers: dict[str, set[int]] = {}
+        for f in self.files:
+            rec = f.record
+            if rec and f.lang == "python":
+                for w in rec.get("wrappers") or ():
+                    self.wrappers.setdefault(w["name"], set()).update((w["sql_index"], "kw:" + w["sql_kw"]))
+        if not self.wrappers:
+            return set()
+        # files never parsed (no execute-like call in their bytes) may still call a wrapper
+        pattern = re.compile(rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(self.wrappers))
+                             + rb")\s*\(")
+        for f in self.files:
+            if f.lang != "python" or not (f.record or {}).get("pre"):
+                continue
+            try:
+                with open(f.path, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                continue
+            if not pattern.search(data):
+                continue
+            text, _ = decode_source(data)
+            if text is None:
+                continue
+            rec = parse_record(text, self.names, with_sites=True)
+            if "skip" in rec:
+                continue
+            f.record = rec
+            self.lazy_parsed.add(id(f))
+            if f.key:
+                self.updated_rows.append((f.key, json.dumps(rec, separators=(",", ":"), ensure_ascii=False)))
+        called = set()
+        for f in self.files:
+            rec = f.record
+            if rec and f.lang == "python":
+                for site in rec.get("sites") or ():
+                    name = site["call"]
+                    k = site.get("wrapper_candidate")  # None: a regular site (the name is execute-like)
+                    if name in self.wrappers and (k is None or k in self.wrappers[name]):
+                        called.add(name)
+        return called
 
     def analysis(self, parts: list, hint: str | None) -> dict:
         key = analysis_key(parts, hint, SCANNER_VERSION)

@@ -25,7 +25,7 @@ from typing import Any
 
 from pglast import parser as _pg
 
-from heal_pipeline.model import ColumnRef, JoinPredicate, ParamBinding, SqlCast, TableRef
+from heal_pipeline.model import ColumnRef, DdlTarget, JoinPredicate, ParamBinding, SqlCast, TableRef
 
 __all__ = ["SqlFacts", "analyze", "to_parseable", "HOLE_PREFIX", "parses"]
 
@@ -35,6 +35,8 @@ HOLE_PREFIX = "_heal_hole_"
 _COMPARE_OPS = {"=", "<>", "!=", "<", ">", "<=", ">=", "~~", "~~*", "!~~", "!~~*"}
 _COMPARE_KINDS = {"AEXPR_LIKE", "AEXPR_ILIKE", "AEXPR_SIMILAR", "AEXPR_DISTINCT",
                   "AEXPR_NOT_DISTINCT", "AEXPR_OP_ANY", "AEXPR_OP_ALL"}
+_DROP_KINDS = {"OBJECT_TABLE": "table", "OBJECT_VIEW": "view", "OBJECT_MATVIEW": "matview",
+               "OBJECT_FOREIGN_TABLE": "table"}
 _DDL_PREFIXES = ("Create", "Alter", "Drop", "Rename", "Comment", "Grant", "Index", "View",
                  "Define", "Reindex", "Cluster", "Sec", "AlterTable")
 
@@ -55,6 +57,7 @@ class SqlFacts:
     params: list[ParamBinding] = field(default_factory=list)
     functions_called: list[str] = field(default_factory=list)
     ctes: list[str] = field(default_factory=list)
+    ddl: list[DdlTarget] = field(default_factory=list)  # relations this SQL creates / drops
     param_style: str | None = None
     param_names: dict[int, str] = field(default_factory=dict)  # index -> name (named styles)
     param_count: int = 0
@@ -76,6 +79,7 @@ class SqlFacts:
                   for p in self.params],
             "f": self.functions_called,
             "w": self.ctes,
+            "d": [[d.action, d.kind, d.schema, d.name, d.temporary, d.conditional] for d in self.ddl],
             "ps": self.param_style,
             "pn": {str(k): v for k, v in self.param_names.items()},
             "pc": self.param_count,
@@ -96,6 +100,7 @@ class SqlFacts:
             params=[ParamBinding(*p) for p in d["p"]],
             functions_called=list(d["f"]),
             ctes=list(d["w"]),
+            ddl=[DdlTarget(*x) for x in d.get("d", ())],
             param_style=d["ps"],
             param_names={int(k): v for k, v in d["pn"].items()},
             param_count=d["pc"],
@@ -221,6 +226,10 @@ def to_parseable(sql: str, hint: str | None = None
                 i = replace(i, m.end(), slot(m.group(1)))
                 continue
         if ch == "?" and hint == "qmark":
+            nxt = sql[i + 1:i + 2]
+            if nxt in ("|", "&") or sql[i + 1:].lstrip()[:1] == "'":
+                i += 1  # jsonb ``?|`` / ``?&`` / ``data ? 'key'``: an operator, not a placeholder
+                continue
             n += 1
             style = "qmark"
             i = replace(i, i + 1, f"${n}")
@@ -299,6 +308,7 @@ def analyze(sql: str, hint: str | None = None) -> SqlFacts:
     facts.params = a.bindings()
     facts.functions_called = list(a.functions)
     facts.ctes = list(a.ctes)
+    facts.ddl = list(a.ddl.values())
     return facts
 
 
@@ -358,6 +368,8 @@ class _Analyzer:
         self.params_seen: dict[int, str | None] = {}  # n -> cast seen on it
         self.functions: dict[str, None] = {}
         self.ctes: dict[str, None] = {}
+        self.ddl: dict[tuple, DdlTarget] = {}
+        self.created: set[tuple] = set()
 
     # ---- results ---------------------------------------------------------------------
     def finish(self, count: int, names: dict[int, str]) -> None:
@@ -413,22 +425,35 @@ class _Analyzer:
             return "COPY"
         if kind == "ExplainStmt":
             return self.statement(body.get("query") or {}, outer)
-        if kind in ("CreateTableAsStmt",):
+        # the relation a statement creates or drops is no reference to an existing one: it is
+        # recorded in ``ddl`` ("defined in code"); later statements of the same text that use it
+        # resolve to it (a temp table created, filled, read and dropped in one execute)
+        if kind == "CreateStmt":
+            rel = body.get("relation") or {}
+            self.define("create", "table", rel, bool(body.get("if_not_exists")))  # first: self-FKs
+            self.generic(body, _Scope(outer), "other", skip=("relation",))
+            return "DDL"
+        if kind == "CreateTableAsStmt":
             self.statement(body.get("query") or {}, outer)
-            self.generic(body, _Scope(outer), "other", skip=("query",))
+            self.generic(body, _Scope(outer), "other", skip=("query", "into"))
+            rel = (body.get("into") or {}).get("rel") or {}
+            self.define("create", "matview" if body.get("objtype") == "OBJECT_MATVIEW" else "table",
+                        rel, bool(body.get("if_not_exists")))
             return "DDL"
         if kind == "ViewStmt":
             self.statement(body.get("query") or {}, outer)
-            self.generic(body, _Scope(outer), "other", skip=("query",))
+            self.generic(body, _Scope(outer), "other", skip=("query", "view"))
+            self.define("create", "view", body.get("view") or {}, bool(body.get("replace")))
             return "DDL"
         if kind == "DropStmt":
-            if body.get("removeType") in ("OBJECT_TABLE", "OBJECT_VIEW", "OBJECT_MATVIEW",
-                                          "OBJECT_FOREIGN_TABLE"):
+            rkind = _DROP_KINDS.get(body.get("removeType"))
+            if rkind:
                 for obj in body.get("objects") or ():
                     parts = [_sval(x) for x in (obj.get("List", {}).get("items") or ())]
                     parts = [p for p in parts if p]
                     if parts:
-                        self.add_table(parts[-2] if len(parts) > 1 else None, parts[-1], None)
+                        self.define("drop", rkind, {"schemaname": parts[-2] if len(parts) > 1 else None,
+                                                    "relname": parts[-1]}, bool(body.get("missing_ok")))
             return "DDL"
         scope = _Scope(outer)
         self.generic(body, scope, "other")
@@ -469,6 +494,9 @@ class _Analyzer:
                 self.expr(v, scope, "other")
         for item in body.get("fromClause") or ():
             self.from_item(item, scope, outer)
+        into = (body.get("intoClause") or {}).get("rel")
+        if into:  # SELECT … INTO new_table creates it
+            self.define("create", "table", into, False)
         sides = []
         for t in body.get("targetList") or ():
             rt = t.get("ResTarget") or {}
@@ -609,8 +637,13 @@ class _Analyzer:
             item = ("other", "cte", name)
             scope.add(alias or name, item)
             return item
-        if name.startswith(HOLE_PREFIX):
+        if HOLE_PREFIX in name or (schema and HOLE_PREFIX in schema):
+            # a name composed at run time (f"{schema}.users", f"events_{suffix}"): no reference
             item = ("other", "hole", name)
+            scope.add(alias or name, item)
+            return item
+        if self.created and self.created_here(schema, name):
+            item = ("other", "created", name)
             scope.add(alias or name, item)
             return item
         if schema is None and name.startswith("pg_"):
@@ -685,8 +718,28 @@ class _Analyzer:
         if key not in self.tables:
             self.tables[key] = TableRef(schema=schema, name=name, alias=alias)
 
+    def define(self, action: str, kind: str, rv: dict, conditional: bool) -> None:
+        """A relation this SQL creates or drops (``CREATE TABLE``, ``DROP VIEW IF EXISTS`` …)."""
+        name = rv.get("relname")
+        schema = rv.get("schemaname")
+        if not name or HOLE_PREFIX in name or (schema and HOLE_PREFIX in schema):
+            return
+        temp = rv.get("relpersistence") == "t" or schema == "pg_temp"
+        if schema == "pg_temp":
+            schema = None
+        key = (action, kind, schema, name)
+        if key not in self.ddl:
+            self.ddl[key] = DdlTarget(action=action, kind=kind, schema=schema, name=name,
+                                      temporary=temp, conditional=conditional)
+        if action == "create":
+            self.created.add((schema, name))
+
+    def created_here(self, schema, name) -> bool:
+        """Was ``schema.name`` created by an earlier statement of this same SQL text?"""
+        return any(n == name and (schema is None or s is None or s == schema) for s, n in self.created)
+
     def add_column(self, schema, table, column, clause) -> None:
-        if column.startswith(HOLE_PREFIX):
+        if HOLE_PREFIX in column:
             return
         key = (table, schema, column, clause)
         if key not in self.columns:
@@ -888,7 +941,7 @@ class _Analyzer:
         if not names or names[-1] is None:  # A_Star
             return None
         col = names[-1]
-        if col.startswith(HOLE_PREFIX):
+        if HOLE_PREFIX in col:
             return None
         if len(names) == 1:
             if clause in ("order_by", "group_by") and col in scope.outputs:
@@ -905,7 +958,7 @@ class _Analyzer:
             return None
         qual = names[-2]
         schema = names[-3] if len(names) >= 3 else None
-        if qual is None or qual.startswith(HOLE_PREFIX):
+        if qual is None or HOLE_PREFIX in qual:
             return None
         item = scope.lookup(qual, schema)
         if item is None:

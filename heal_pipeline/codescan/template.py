@@ -12,8 +12,10 @@ TypeScript scanner can emit the same thing):
 ``["h", kind, label, line, via]``
     a hole: a value only known at run time. ``kind`` is ``runtime`` (composed by
     f-string/``%``/``format``/``+``: unsafe), ``ident`` / ``literal`` / ``composed`` (safe
-    ``psycopg.sql`` composition) or ``external`` (a constant imported from outside the scanned
-    roots). ``label`` is the source of the expression, ``via`` how it was composed in
+    ``psycopg.sql`` composition), ``external`` (a constant imported from outside the scanned
+    roots) or ``number`` (an int computed at run time: ``idx += 1``, ``len(params)``; rendered
+    as the numbers 1, 2, … in order, never unsafe) or ``generated`` (a token made by
+    ``uuid.uuid4()``/``secrets.token_hex()``, rendered as a name, never unsafe). ``label`` is the source of the expression, ``via`` how it was composed in
     (``fstring``, ``percent``, ``format``, ``concat``, ``join``).
 ``["r", level, module, names, line]``
     a reference to a constant in another module (``from .queries import GET_USER`` ->
@@ -302,6 +304,7 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
     pos = 0
     k = 0
     quotes = 0
+    numbers = 0
     for p in parts:
         starts.append(pos)
         if p[0] == "t":
@@ -311,14 +314,21 @@ def _render(parts: list[Part], scheme: str) -> tuple[str, list[int]]:
             k += 1
             name = f"{HOLE_PREFIX}{k}"
             before = "".join(out[-3:])
-            if quotes % 2 == 1:
+            if p[1] == "number":
+                # an int computed at run time (f"${idx}" placeholder numbers, LIMIT n): not SQL text;
+                # numbered in order of appearance, which is how such placeholders are usually built
+                numbers += 1
+                s = str(numbers)
+            elif quotes % 2 == 1:
                 s = name
             elif scheme == "empty":
                 s = ""
-            elif scheme == "ident" or p[1] == "ident" or p[1] == "composed":
+            elif scheme == "ident" or p[1] in ("ident", "composed", "generated"):
                 s = name
             elif p[1] == "literal":
                 s = f"'{name}'"
+            elif _glued(before, parts, p):
+                s = name  # part of one identifier: f"FROM events_{suffix}", f"{prefix}_users"
             elif _IDENT_TAIL.search(before) or _after_is_dot(parts, p):
                 s = name
             elif _VALUE_TAIL.search(before):
@@ -340,6 +350,17 @@ def _ends_clause(before: str) -> bool:
     if tok[0].isalpha() or tok[0] == "_":
         return tok.lower() not in _KEYWORDS
     return tok.isdigit() or tok in (")", "'", '"')
+
+
+def _glued(before: str, parts: list[Part], p: Part) -> bool:
+    """Is the hole written against an identifier character (no space between)?"""
+    if before[-1:].isalnum() or before[-1:] == "_":
+        return True
+    i = next(i for i, q in enumerate(parts) if q is p)
+    if i + 1 < len(parts) and parts[i + 1][0] == "t":
+        nxt = parts[i + 1][1][:1]
+        return nxt.isalnum() or nxt == "_"
+    return False
 
 
 def _after_is_dot(parts: list[Part], p: Part) -> bool:

@@ -164,7 +164,9 @@ MAX_LOG_ROUNDS = 8  # × 64 MiB per materialization; the rest is read by the nex
         "log (HEAL_QUERY_LOG), grouped by SQLSTATE and normalized statement, with counts and first/last "
         "seen; stored in heal.failed_queries. Reads only what is new since the last run (a cursor that "
         "survives rotation, truncation, partial lines and garbage lines). They feed missing_table, "
-        "missing_column and type_mismatch evidence."
+        "missing_column and runtime evidence (42883/22P02/23503 → the matching issue or broken_statement); "
+        "duration lines go to heal.logged_statements (slow_query without pg_stat_statements); an app's "
+        "JSON log is read through HEAL_QUERY_LOG_KEYS and unrecognised lines are counted."
     ),
     metadata={"dagster/column_schema": dg.TableSchema(columns=[
         dg.TableColumn("sqlstate", "string"), dg.TableColumn("message", "string"),
@@ -173,7 +175,7 @@ MAX_LOG_ROUNDS = 8  # × 64 MiB per materialization; the rest is read by the nex
         dg.TableColumn("last_seen", "timestamp")])},
 )
 def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.MaterializeResult:
-    from ..logs import merge_failed, read_new, sqlstate_name
+    from ..logs import merge_durations, merge_failed, read_new, sqlstate_name
 
     target = heal.target(context.partition_key)
     if target.query_log is None:
@@ -185,10 +187,13 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
         with open_store(target.store_dsn) as store:
             cursor = load_log_cursor(store, target.name, path)
             batches, garbage, rotated, truncated, nbytes, reason, notes = [], 0, False, False, 0, None, []
-            more = False
+            more, slow, unrecognised, unrec_samples = False, [], 0, []
             for _ in range(MAX_LOG_ROUNDS):
-                res = read_new(path, cursor, database=database_name(target.dsn))
+                res = read_new(path, cursor, database=database_name(target.dsn), keys=target.log_keys)
                 batches.append(res.failed)
+                slow.append(res.slow)  # duration lines: slow_query without pg_stat_statements
+                unrecognised += res.unrecognised
+                unrec_samples += res.unrecognised_samples[:5 - len(unrec_samples)]
                 cursor = res.cursor
                 garbage += res.garbage
                 rotated |= res.rotated
@@ -200,7 +205,8 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
                 if not more:
                     break
             new = merge_failed(*batches)
-            ingest_failed_queries(store, target.name, path, new, cursor)
+            durations = merge_durations(*slow)
+            ingest_failed_queries(store, target.name, path, new, cursor, durations=durations)
     except HealError as exc:
         raise _fail(exc) from None
     by_state = Counter()
@@ -217,6 +223,9 @@ def failed_queries(context: dg.AssetExecutionContext, heal: HealResource) -> dg.
         **{f"sqlstate/{k}": dg.MetadataValue.int(v) for k, v in sorted(by_state.items())},
         "bytes_read": dg.MetadataValue.int(nbytes),
         "garbage_lines": dg.MetadataValue.int(garbage),
+        "unrecognised_lines": dg.MetadataValue.int(unrecognised),  # never silently skipped
+        "unrecognised_samples": dg.MetadataValue.json(unrec_samples),
+        "logged_statements": dg.MetadataValue.int(len(durations)),
         "unread_remaining": dg.MetadataValue.bool(more),  # the rest is read by the next run
         "rotated": dg.MetadataValue.bool(rotated),
         "truncated": dg.MetadataValue.bool(truncated),

@@ -84,8 +84,11 @@ def issue_set(context: dg.AssetExecutionContext, heal: HealResource):
                 raise HealError(f"no schema snapshot of {target.name} yet: materialize schema_snapshot first")
             code = load_code_scan(store, target.name) if target.source_dirs else None
             failed = load_failed_queries(store, target.name)
+            from ..logs import load_durations  # noqa: PLC0415 - slow_query from the log's duration lines
+
+            durations = load_durations(store, target.name) if target.query_log is not None else None
             coverage = stats_coverage_seconds(store, target.name, snap.stats_reset, snap.taken_at)
-            ctx = make_context(target, snap, code, failed, coverage_s=coverage)
+            ctx = make_context(target, snap, code, failed, coverage_s=coverage, durations=durations)
             result = detect_target(target, ctx, load_suppressions(store, target.name))  # engine hook
             record = record_detection(store, target.name, result, context.run.run_id, checked_types(result))
     except HealError as exc:

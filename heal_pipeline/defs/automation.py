@@ -278,7 +278,8 @@ def evaluate_failed_query_log(cursor: str | None, instance: dg.DagsterInstance, 
         try:
             res = reads.get(key)
             if res is None:
-                res = reads[key] = read_new(path, tail_cursor, start=start, max_bytes=max_bytes)
+                res = reads[key] = read_new(path, tail_cursor, start=start, max_bytes=max_bytes,
+                                            keys=dict(spec.query_log_keys) or None, durations=False)
         except LogUnreadable as exc:
             notes.append(f"{name}: {exc}")
             say(f"failed_query_log_sensor: {name}: {exc}")
@@ -293,6 +294,8 @@ def evaluate_failed_query_log(cursor: str | None, instance: dg.DagsterInstance, 
             extra.append("truncated")
         if res.garbage:
             extra.append(f"{res.garbage} garbage line(s) skipped")
+        if res.unrecognised:
+            extra.append(f"{res.unrecognised} unrecognised line(s) (HEAL_QUERY_LOG_KEYS)")
         if res.more:
             extra.append("more to read next tick")
         if res.reason:

@@ -15,7 +15,7 @@ from typing import Callable, ClassVar, Iterable, Iterator
 import psycopg
 
 from ..config import HEAL_SCHEMAS, SYSTEM_SCHEMAS
-from ..model import CodeScan, FailedQuery, Issue, Snapshot
+from ..model import CodeScan, FailedQuery, Issue, LoggedStatement, Snapshot
 
 REGISTRY: dict[str, type["Check"]] = {}
 
@@ -45,6 +45,12 @@ class Thresholds:
     bloat_space_ratio: float = 0.5  # estimated free heap / heap size → VACUUM FULL / pg_repack advice
     sequence_used_ratio: float = 0.75  # used share of the type's (or column's) range
     xid_age_warn: int = 1_000_000_000  # age(relfrozenxid); wraparound protection stops writes at ~2.1e9
+    # --- slow_query, likely slow from generic plans (issue 12 item 9; detect/generic_plans.py) ---
+    likely_slow_min_rows: int = 100_000  # pg_class.reltuples of the sequentially scanned table
+    likely_slow_selectivity: float = 0.01  # estimated output rows / table rows at most
+    likely_slow_timeout_ms: int = 2_000  # statement_timeout of each EXPLAIN (GENERIC_PLAN)
+    slow_query_log_window_s: float = 7 * 86400  # a logged statement counts if logged this recently
+    runtime_window_s: float = 7 * 86400  # a failed query is runtime evidence if seen this recently
 
 
 @dataclass
@@ -58,6 +64,9 @@ class DetectContext:
     # seconds the current statistics cover (since stats_reset, or since heal first saw them)
     stats_coverage_s: float | None = None
     migrations_dirs: tuple = ()
+    # statements the server log shows with their duration (log_min_duration_statement); None: no
+    # log was read (slow_query without pg_stat_statements then says "not checked")
+    durations: list[LoggedStatement] | None = None
     unchecked: list[dict[str, str]] = field(default_factory=list)
     # unused_table (issue 12.1): the statistics baseline of the observation window, loaded on demand
     # (heal_pipeline.detect.usage.load_usage_baseline); None = no heal store to read history from

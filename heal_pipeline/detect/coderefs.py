@@ -60,5 +60,14 @@ def referenced_tables(ctx: DetectContext, code: CodeScan) -> set[tuple[str, str]
                 rel = r.table(t.schema, t.name)
                 if rel is not None:
                     out.add(rel)
+        for schema, name, _f in orm_tables(code):
+            rel = r.table(schema, name)
+            if rel is not None:
+                out.add(rel)
         return out
     return ctx.memo("referenced_tables", build)  # type: ignore[return-value]
+
+
+def orm_tables(code: CodeScan) -> list[tuple[str | None, str, object]]:
+    """Tables the code declares through an ORM (SQLAlchemy ``Table(...)``, ``__tablename__``): references."""
+    return [(f.schema, f.table, f) for f in code.findings if f.kind == "table_declaration" and f.table]

@@ -71,6 +71,11 @@ def code_uses(ctx: DetectContext, code: CodeScan) -> tuple[set, dict]:
                         refs.append({"file": st.file, "line": st.line, "sql": st.sql[:120]})
                     continue
                 used.add(rel)
+            for d in st.ddl:  # what the statement creates/drops is in ``ddl``, not ``tables`` (d12b)
+                rel = r.table(d.schema, d.name)
+                refs = ddl.setdefault(rel, []) if rel is not None else None
+                if refs is not None and len(refs) < 5:
+                    refs.append({"file": st.file, "line": st.line, "sql": st.sql[:120]})
         return used, ddl
     return ctx.memo("unused_table:code_uses", build)  # type: ignore[return-value]
 

@@ -103,7 +103,9 @@ class BrokenStatement(Check):
     issue carries the server's SQLSTATE, message and the position mapped to file:line, and the
     failed queries from the log with the same SQLSTATE and statement. A rejection already named
     by a ``missing_table`` / ``missing_column`` issue is not reported twice: the server's verdict
-    becomes that issue's ``evidence.server`` instead.
+    becomes that issue's ``evidence.server`` instead. Failed queries of the log with 42883, 22P02
+    or 23503 become ``evidence.runtime`` on the issue they belong to, or a ``broken_statement`` of
+    kind ``runtime`` (``runtime_evidence.py``).
 
     Anti-pattern::
 
@@ -122,6 +124,12 @@ class BrokenStatement(Check):
     needs = ("code", "data", "log")
 
     def detect(self, ctx: DetectContext) -> Iterable[Issue]:
+        from .runtime_evidence import runtime_issues  # noqa: PLC0415 - 42883/22P02/23503 of the log
+
+        verified = list(self._from_server(ctx))
+        return verified + runtime_issues(ctx, verified)
+
+    def _from_server(self, ctx: DetectContext) -> Iterable[Issue]:
         checks = statement_checks(ctx)
         if checks is None:
             return

@@ -203,12 +203,13 @@ def group_failed(records: Iterable[LogRecord], *, database: str | None = None,
 
     ``count``, ``first_seen``/``last_seen`` cover the group; message, detail, hint, statement,
     cursor_position, context, database and user are those of the latest record. ``database``
-    keeps only the records of that database. Sorted by count (desc), then first appearance.
+    keeps only the records of that database (and application-log records that name none). Sorted by count (desc), then first appearance.
     """
     groups: dict[tuple[str, str], FailedQuery] = {}
     for rec in records:
-        if not rec.is_failure or (database is not None and rec.database != database):
-            continue
+        if not rec.is_failure or (database is not None and rec.database != database
+                                  and not (rec.database is None and rec.app)):
+            continue  # an application log line without a database belongs to its application
         norm = group_key_text(rec)
         key = (rec.sqlstate, norm)
         fq = groups.get(key)

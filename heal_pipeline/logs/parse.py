@@ -19,13 +19,18 @@ Formats (``FORMATS``):
                  <ISO timestamp> <ERROR|FATAL|PANIC> <SQLSTATE> [db=<name>] [user=<name>] <message> [| STATEMENT: <sql>]
                  2026-11-22T01:25:34.244Z ERROR 42P01 db=shop relation "x" does not exist | STATEMENT: select * from x
 
-             The statement runs to the end of the line. Lines that match nothing are skipped (an
-             application log has other lines), not counted as garbage. The same reader also accepts
+             The statement runs to the end of the line. Lines that match nothing are counted as
+             ``unrecognised`` (with samples; not garbage: an application log has other lines). The same reader also accepts
              PostgreSQL's own stderr format (``… ERROR:  msg`` followed by ``… DETAIL:  …`` /
              ``… STATEMENT:  sql`` lines and tab-indented continuation lines, any
              ``log_line_prefix`` that keeps the timestamp first); stderr carries no SQLSTATE unless
              ``log_error_verbosity = verbose`` (``ERROR:  42P01: …``), so it is inferred from the
-             message for the codes in ``sqlstate.py`` and records it cannot be inferred for are skipped.
+             message for the codes in ``sqlstate.py``; errors it cannot be inferred for are counted
+             as ``unrecognised``.
+
+A ``jsonlog`` line without PostgreSQL's ``error_severity`` key is an application's own JSON line,
+read through a configurable key mapping (``applog.py``). ``LOG`` records ``duration: … ms  statement:
+…`` (``log_min_duration_statement``) are returned in ``ChunkResult.durations`` (``durations.py``).
 
 Only failed queries are kept by default: severity ERROR, FATAL or PANIC with a SQLSTATE other than
 ``00000``. Timestamps are normalised to ISO 8601 (``2026-11-22T01:25:34.244+00:00``) when the zone is
@@ -78,6 +83,8 @@ class LogRecord:
     offset: int | None = None  # byte offset of the record in its file
     line: int | None = None  # 1-based line number (None when the reader started mid-file)
     source: str | None = None
+    duration_ms: float | None = None  # a ``duration: … ms  statement: …`` LOG record (durations.py)
+    app: bool = False  # from an application log line (no server attribution: kept for any database)
 
     @property
     def is_failure(self) -> bool:
@@ -103,8 +110,31 @@ class ChunkResult:
     lines: int = 0  # newlines inside the consumed bytes
     garbage: int = 0
     garbage_samples: list[Garbage] = field(default_factory=list)
-    skipped: int = 0  # well-formed records that are not failures, unrecognised plain lines
+    skipped: int = 0  # well-formed records that are not failures (LOG lines, info-level app lines)
     skip_open: bool = False  # an oversized line/record was cut at the byte cap: skip its remainder
+    durations: list[LogRecord] = field(default_factory=list)  # ``duration: … ms`` records
+    unrecognised: int = 0  # lines of no known shape, errors without a SQLSTATE (never silently dropped)
+    unrecognised_samples: list[Garbage] = field(default_factory=list)
+    want_durations: bool = True  # False: duration lines are merely skipped (the sensor's ticks)
+
+    def _unrec(self, offset: int, line: int | None, reason: str, raw: bytes | str) -> None:
+        self.unrecognised += 1
+        if len(self.unrecognised_samples) < MAX_GARBAGE_SAMPLES:
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "replace")
+            self.unrecognised_samples.append(
+                Garbage(offset, line, reason, raw[:200].decode("utf-8", "replace")[:120]))
+
+    def _duration(self, rec: LogRecord) -> bool:
+        """Keep ``rec`` as a duration record if its message is one; False otherwise."""
+        from .durations import parse_duration_message  # noqa: PLC0415
+
+        got = parse_duration_message(rec.message) if self.want_durations else None
+        if got is None:
+            return False
+        rec.duration_ms, rec.statement = got
+        self.durations.append(rec)
+        return True
 
     def _bad(self, offset: int, line: int | None, reason: str, raw: bytes) -> None:
         self.garbage += 1
@@ -193,15 +223,18 @@ def _s(v) -> str | None:
 
 def parse_chunk(data: bytes, fmt: str, *, offset: int = 0, line: int | None = 1, final: bool = False,
                 at_cap: bool = False, skip_partial: bool = False, source: str | None = None,
-                failures_only: bool = True) -> ChunkResult:
+                failures_only: bool = True, keys: dict[str, str] | None = None,
+                durations: bool = True) -> ChunkResult:
     """Parse the complete records at the start of ``data`` (bytes of a log file from ``offset``).
 
     ``final``: no more bytes will come (whole-file parsing, a rotated-away file): an unterminated
     last line is parsed as a record. ``at_cap``: ``data`` was cut by the byte cap, more follows.
     ``skip_partial``: the previous read cut an oversized line/record; drop its remainder first.
+    ``keys``: the key mapping for application JSON lines (``applog.py``; None: the defaults).
+    ``durations=False``: ``duration:`` lines are counted as skipped, not parsed.
     """
     fmt = resolve_format(fmt) or "plain"
-    res = ChunkResult()
+    res = ChunkResult(want_durations=durations)
     start = 0
     if skip_partial:
         start = _skip_remainder(data, fmt, final)
@@ -225,7 +258,8 @@ def parse_chunk(data: bytes, fmt: str, *, offset: int = 0, line: int | None = 1,
         return res
     first_line = _line_at(line, data, start)
     parser = {"jsonlog": _parse_json_lines, "csvlog": _parse_csv_lines, "plain": _parse_plain_lines}[fmt]
-    consumed = parser(data, start, body_end, offset, first_line, final, at_cap, source, failures_only, res)
+    consumed = parser(data, start, body_end, offset, first_line, final, at_cap, source, failures_only, res,
+                      keys)
     if fmt == "csvlog" and consumed == start and at_cap and body_end > start:
         # a csv record longer than the cap: give it up and resynchronise on the next record start
         res._bad(offset + start, first_line, "record longer than the byte cap", data[start:])
@@ -273,7 +307,10 @@ def _iter_lines(data: bytes, start: int, end: int):
 _FAIL_MARKERS = (b'"ERROR"', b'"FATAL"', b'"PANIC"')
 
 
-def _parse_json_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res) -> int:
+def _parse_json_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res,
+                      keys=None) -> int:
+    from .applog import app_json_line, is_pg_jsonlog  # noqa: PLC0415
+
     records = res.records
     ln = line
     for pos, raw in _iter_lines(data, start, end):
@@ -281,9 +318,28 @@ def _parse_json_lines(data, start, end, offset, line, final, at_cap, source, fai
         if s:
             if s[:1] != b"{" or s[-1:] != b"}":
                 res._bad(offset + pos, ln, "not a JSON object", raw)
+            elif not is_pg_jsonlog(s):
+                app_json_line(s, raw, offset + pos, ln, source, keys, res)
             elif failures_only and not (_FAIL_MARKERS[0] in s or _FAIL_MARKERS[1] in s
                                         or _FAIL_MARKERS[2] in s):
-                res.skipped += 1  # a LOG/WARNING/… line: not validated further
+                if res.want_durations and b'"duration: ' in s:  # log_min_duration_statement
+                    try:
+                        obj = json.loads(s.decode("utf-8", "replace"))
+                    except ValueError as exc:
+                        res._bad(offset + pos, ln, f"invalid JSON: {exc}", raw)
+                    else:
+                        rec = None
+                        if isinstance(obj, dict) and obj.get("error_severity") == "LOG":
+                            rec = LogRecord(severity="LOG", sqlstate=None, message=str(obj.get("message") or ""),
+                                            timestamp=iso_timestamp(_s(obj.get("timestamp"))),
+                                            database=_s(obj.get("dbname")), user=_s(obj.get("user")),
+                                            application=_s(obj.get("application_name")))
+                        if rec is not None and res._duration(rec):
+                            rec.offset, rec.line, rec.source = offset + pos, ln, source
+                        else:
+                            res.skipped += 1
+                else:
+                    res.skipped += 1  # a LOG/WARNING/… line: not validated further
             else:
                 try:
                     obj = json.loads(s.decode("utf-8", "replace"))
@@ -329,7 +385,8 @@ def _from_json(o: dict) -> LogRecord:
 # ---- csvlog --------------------------------------------------------------------------
 
 
-def _parse_csv_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res) -> int:
+def _parse_csv_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res,
+                     keys=None) -> int:
     lines = list(_iter_lines(data, start, end))
     consumed = start
     i = 0
@@ -376,7 +433,10 @@ def _parse_csv_lines(data, start, end, offset, line, final, at_cap, source, fail
         else:
             rec = _from_csv(row)
             if failures_only and not rec.is_failure:
-                res.skipped += 1
+                if rec.severity == "LOG" and rec.message.startswith("duration: ") and res._duration(rec):
+                    rec.offset, rec.line, rec.source = offset + pos, ln, source
+                else:
+                    res.skipped += 1
             else:
                 rec.offset, rec.line, rec.source = offset + pos, ln, source
                 res.records.append(rec)
@@ -436,7 +496,8 @@ _ATTACH = {"DETAIL": "detail", "HINT": "hint", "CONTEXT": "context", "STATEMENT"
            "QUERY": "internal_query"}
 
 
-def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res) -> int:
+def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, failures_only, res,
+                       keys=None) -> int:
     from .sqlstate import infer_sqlstate  # noqa: PLC0415
 
     pending: LogRecord | None = None
@@ -456,6 +517,12 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
         if not rec.sqlstate and rec.severity in FAILURE_SEVERITIES:
             rec.sqlstate = infer_sqlstate(rec.message)
             rec.sqlstate_inferred = rec.sqlstate is not None
+            if rec.sqlstate is None:  # an error, but of no SQLSTATE heal can name
+                res._unrec(rec.offset or 0, rec.line, "an error without a SQLSTATE (none written, "
+                           "none inferable from the message)", f"{rec.severity}:  {rec.message}")
+                return
+        if rec.severity == "LOG" and res._duration(rec):
+            return
         if failures_only and not rec.is_failure:
             res.skipped += 1
         else:
@@ -467,6 +534,8 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
             setattr(pending, last_field, (getattr(pending, last_field) or "") + "\n" + text[1:])
         elif not text.strip():
             pass
+        elif text.startswith("\t") and not _APP.match(text):
+            res.skipped += 1  # the continuation of a record that is not kept (a multi-line LOG statement)
         else:
             m = _APP.match(text)
             if m:
@@ -475,7 +544,7 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
                 rec = LogRecord(severity=m["sev"], sqlstate=m["state"], message=m["msg"],
                                 timestamp=iso_timestamp(m["ts"]), database=m["db"] or None,
                                 user=m["user"] or None, statement=m["stmt"] or None,
-                                offset=offset + pos, line=ln, source=source)
+                                offset=offset + pos, line=ln, source=source, app=True)
                 res.records.append(rec)
             else:
                 m = _STDERR.search(text)
@@ -488,7 +557,7 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
                 else:
                     flush()
                     last_field = None
-                    if level in FAILURE_SEVERITIES:
+                    if level in FAILURE_SEVERITIES or (level == "LOG" and m["text"].startswith("duration: ")):
                         pending = _stderr_record(level, m["text"], text[:m.start()], offset + pos, ln, source)
                         pending_pos = pos
                         last_field = "message"
@@ -496,7 +565,8 @@ def _parse_plain_lines(data, start, end, offset, line, final, at_cap, source, fa
                         res.skipped += 1
                         last_field = None
                     else:
-                        res.skipped += 1
+                        res._unrec(offset + pos, ln, "not a PostgreSQL stderr line nor "
+                                   "'<timestamp> ERROR <SQLSTATE> <message>'", raw)
         if ln is not None:
             ln += 1
     if pending is not None and at_cap and not final and pending_pos > start:

@@ -45,8 +45,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from heal_pipeline.errors import HealError, first_line
-from heal_pipeline.model import FailedQuery
+from heal_pipeline.model import FailedQuery, LoggedStatement
 
+from .durations import group_durations
 from .normalize import group_failed
 from .parse import MAX_GARBAGE_SAMPLES, ChunkResult, LogRecord, detect_format, parse_chunk, resolve_format
 
@@ -73,6 +74,10 @@ class TailResult:
     garbage: int = 0
     garbage_samples: list[dict] = field(default_factory=list)  # {"file","offset","line","reason","text"}
     skipped: int = 0  # well-formed records that are not failures
+    durations: list[LogRecord] = field(default_factory=list)  # ``duration: … ms`` records
+    slow: list[LoggedStatement] = field(default_factory=list)  # ``durations`` grouped (database filter)
+    unrecognised: int = 0  # lines of no known shape / errors without a SQLSTATE (app logs: key mapping)
+    unrecognised_samples: list[dict] = field(default_factory=list)
     rotated: bool = False
     truncated: bool = False
     bytes_read: int = 0  # from disk, including the 256-byte head check per file
@@ -84,8 +89,12 @@ class TailResult:
         """One line for logs and metadata."""
         parts = [f"{len(self.records)} failed record(s) in {len(self.failed)} group(s)",
                  f"{self.bytes_read} bytes read"]
+        if self.durations:
+            parts.append(f"{len(self.durations)} duration record(s) of {len(self.slow)} statement(s)")
         if self.garbage:
             parts.append(f"{self.garbage} garbage")
+        if self.unrecognised:
+            parts.append(f"{self.unrecognised} unrecognised line(s)")
         if self.rotated:
             parts.append("rotated")
         if self.truncated:
@@ -207,6 +216,11 @@ class _Acc:
     skipped: int = 0
     bytes_read: int = 0
     failures_only: bool = True
+    keys: dict | None = None
+    want_durations: bool = True
+    durations: list[LogRecord] = field(default_factory=list)
+    unrecognised: int = 0
+    unrecognised_samples: list[dict] = field(default_factory=list)
 
 
 def _read_segment(fh, path: str, st: os.stat_result, offset: int, line: int | None, fmt: str,
@@ -224,10 +238,16 @@ def _read_segment(fh, path: str, st: os.stat_result, offset: int, line: int | No
     at_cap = len(data) < avail
     res: ChunkResult = parse_chunk(data, fmt, offset=offset, line=line, final=final and not at_cap,
                                    at_cap=at_cap, skip_partial=skip, source=path,
-                                   failures_only=acc.failures_only)
+                                   failures_only=acc.failures_only, keys=acc.keys,
+                                   durations=acc.want_durations)
     acc.records.extend(res.records)
+    acc.durations.extend(res.durations)
     acc.garbage += res.garbage
     acc.skipped += res.skipped
+    acc.unrecognised += res.unrecognised
+    for g in res.unrecognised_samples:
+        if len(acc.unrecognised_samples) < MAX_GARBAGE_SAMPLES:
+            acc.unrecognised_samples.append({"file": path, **g.to_dict()})
     for g in res.garbage_samples:
         if len(acc.samples) < MAX_GARBAGE_SAMPLES:
             acc.samples.append({"file": path, **g.to_dict()})
@@ -237,14 +257,18 @@ def _read_segment(fh, path: str, st: os.stat_result, offset: int, line: int | No
 
 def read_new(path: str | os.PathLike, cursor: dict | None = None, *, fmt: str | None = None,
              max_bytes: int = DEFAULT_MAX_BYTES, start: str = "beginning",
-             database: str | None = None, failures_only: bool = True) -> TailResult:
+             database: str | None = None, failures_only: bool = True,
+             keys: dict[str, str] | None = None, durations: bool = True) -> TailResult:
     """Read what was appended to ``path`` since ``cursor``; see the module doc.
 
     ``fmt``: ``jsonlog`` | ``csvlog`` | ``plain`` (default: the cursor's, else from the file name,
     else sniffed from the content). ``database``: group only that database's failures into
     ``failed`` (``records`` keep everything). ``failures_only=False`` also returns LOG/WARNING/…
-    records in ``records`` (``failed`` still groups failures only). Raises :class:`LogUnreadable` only for a file that
-    exists but cannot be read.
+    records in ``records`` (``failed`` still groups failures only). ``keys``: the key mapping of an
+    application JSON log (``applog.py``). ``durations`` holds the ``duration: … ms`` records and
+    ``slow`` groups them (with the same database filter); ``durations=False`` skips them (the
+    sensor only needs failures). Raises :class:`LogUnreadable` only for a
+    file that exists but cannot be read.
     """
     path = os.fspath(path)
     if max_bytes <= 0:
@@ -254,7 +278,7 @@ def read_new(path: str | os.PathLike, cursor: dict | None = None, *, fmt: str | 
     notes: list[str] = []
     cur = _check_cursor(cursor, notes)
     fmt = resolve_format(fmt) or (cur.get("fmt") if cur else None)
-    acc = _Acc(failures_only=failures_only)
+    acc = _Acc(failures_only=failures_only, keys=keys, want_durations=durations)
     budget = max_bytes
     rotated = truncated = False
 
@@ -372,7 +396,11 @@ def _fill(result: TailResult, acc: _Acc, database: str | None) -> None:
     result.garbage_samples = acc.samples
     result.skipped = acc.skipped
     result.bytes_read = acc.bytes_read
+    result.durations = acc.durations
+    result.unrecognised = acc.unrecognised
+    result.unrecognised_samples = acc.unrecognised_samples
     result.failed = group_failed(acc.records, database=database, source=result.path)
+    result.slow = group_durations(acc.durations, database=database, source=result.path)
 
 
 def cursor_at_end(path: str | os.PathLike, fmt: str | None = None) -> dict[str, Any]:

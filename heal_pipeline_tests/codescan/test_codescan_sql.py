@@ -6,6 +6,7 @@ import pytest
 
 from heal_pipeline.codescan.sql import SqlFacts, analyze, to_parseable
 from heal_pipeline.codescan.template import hole, render, text
+from heal_pipeline.model import DdlTarget
 
 
 def cols(f: SqlFacts) -> set[tuple]:
@@ -102,10 +103,13 @@ def test_statement_kinds(sql, kind):
 
 
 def test_ddl_tables():
+    # the relation a statement creates or drops is a definition (``ddl``), not a reference; what
+    # its definition references (an FK's parent) is
     f = analyze("CREATE TABLE IF NOT EXISTS a.b (id int REFERENCES users(id))")
-    assert {(t.schema, t.name) for t in f.tables} == {("a", "b"), (None, "users")}
+    assert {(t.schema, t.name) for t in f.tables} == {(None, "users")}
+    assert f.ddl == [DdlTarget("create", "table", "a", "b", False, True)]
     f = analyze("DROP TABLE IF EXISTS app.tmp_import")
-    assert [(t.schema, t.name) for t in f.tables] == [("app", "tmp_import")]
+    assert f.tables == [] and f.ddl == [DdlTarget("drop", "table", "app", "tmp_import", False, True)]
 
 
 def test_facts_round_trip_through_json():

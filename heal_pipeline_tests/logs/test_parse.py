@@ -99,7 +99,9 @@ def test_plain_application_format():
     assert res.records[0].timestamp == "2026-11-22T01:25:34.244+00:00"
     assert res.records[1].timestamp == "2026-11-22T01:25:36.001+01:00"
     assert res.records[1].statement is None
-    assert res.skipped == 2 and res.garbage == 0
+    # the INFO line and the error without a SQLSTATE match no format: counted, never silently dropped
+    assert res.skipped == 0 and res.garbage == 0 and res.unrecognised == 2
+    assert [g.line for g in res.unrecognised_samples] == [2, 4]
 
 
 def test_postgres_stderr_format_with_continuation_lines():
@@ -125,7 +127,9 @@ def test_postgres_stderr_format_with_continuation_lines():
     assert a.hint == 'Perhaps you meant to reference the column "t.name".'
     assert (b.sqlstate, b.sqlstate_inferred, b.statement) == ("42601", False, "selec 1")
     assert a.pid == 12390 and a.timestamp == "2026-11-22T02:36:17.434+00:00"
-    assert res.skipped == 2  # the LOG line, the unclassifiable ERROR
+    assert res.skipped == 1  # the LOG line
+    assert res.unrecognised == 1  # the ERROR no SQLSTATE can be inferred for
+    assert res.unrecognised_samples[0].text.endswith("something nobody can classify")
 
 
 def test_detect_format_by_name_and_content(tmp_path):
