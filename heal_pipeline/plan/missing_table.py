@@ -32,15 +32,21 @@ def plan_missing_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPla
     mig = ev.get("migration") or None
     notes: list[str] = []
     inferred = False
+    if mig and mig.get("refused"):  # PostgreSQL refused this definition (42804): running it fails again
+        r = mig["refused"][0]
+        return blocked_plan(issue, f"{mig.get('file')}:{mig.get('line')} declares a foreign key PostgreSQL "
+                            f"refuses (42804: {r.get('column')} {r.get('type')} references {r.get('references')} "
+                            f"{r.get('referenced_type')}); fix the definition first", tier="approval")
+    where = "code" if mig and mig.get("source") == "code" else "migration"
     if mig and mig.get("sql"):
         try:
             ops.checked_create_table(mig["sql"], schema)
         except ops.UnsafeInput as exc:
-            return blocked_plan(issue, f"migration {mig.get('file')}:{mig.get('line')}: {exc}", tier="approval")
+            return blocked_plan(issue, f"{where} {mig.get('file')}:{mig.get('line')}: {exc}", tier="approval")
         create = step(f"create {schema}.{table} as defined in {mig.get('file')}:{mig.get('line')}",
                       "create_table_from_definition", {"definition": mig["sql"], "schema": schema},
                       lock="none (new table; SHARE ROW EXCLUSIVE on referenced tables)", group="create")
-        source = f"migration {mig.get('file')}:{mig.get('line')}"
+        source = f"{where} {mig.get('file')}:{mig.get('line')}"
     else:
         cols = []
         for c in ev.get("columns") or []:

@@ -232,6 +232,15 @@ def test_item10_fail_refused_fk_is_the_reason_the_table_is_missing(fresh_dsn, tm
     # bigint -> integer is a valid FK: the migration simply was not applied, nothing was refused
     assert "refused_fks" not in notes.evidence and "refused" not in notes.evidence["migration"]
     assert "it is defined in migration 0008_notes.sql:1" in notes.detail
+    # the planner does not run a definition PostgreSQL refuses; the valid one it plans
+    from heal_pipeline.plan import PlanContext, plan_issue
+
+    snap = take_snapshot(fresh_dsn)
+    with PlanContext.open(fresh_dsn) as pctx:
+        refused_plan = plan_issue(teams, snap, pctx)
+        ok_plan = plan_issue(notes, snap, pctx)
+    assert refused_plan.blocked and "42804" in refused_plan.blocked and "0007_teams.sql:2" in refused_plan.blocked
+    assert not ok_plan.blocked, ok_plan.blocked
 
 
 def test_item10_compatibility_rule_matches_the_server(fresh_dsn):
