@@ -30,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_verify  # noqa: E402
+
 from heal_pipeline.db import connect  # noqa: E402
 from heal_pipeline.detect import DetectContext  # noqa: E402
 from heal_pipeline.detect.generic_plans import likely_slow  # noqa: E402
@@ -40,13 +43,12 @@ from heal_pipeline.logs import diagnose, normalize  # noqa: E402
 from heal_pipeline.model import CodeScan, FailedQuery, SqlStatement  # noqa: E402
 from heal_pipeline.verify import verify_statements  # noqa: E402
 
-TABLES = 50
+TABLES = bench_verify.TABLES  # the same generated tables
 
 
 def schema_sql() -> str:
-    return "\n".join(
-        f"CREATE TABLE t{i} (id bigint PRIMARY KEY, parent_id bigint, name text, amount numeric(12,2), "
-        f"created_at timestamptz DEFAULT now(), flag boolean);" for i in range(TABLES)) + """
+    """bench_verify's 50 tables plus the few this bench plants issues on."""
+    return bench_verify.schema_sql() + """
         CREATE TABLE acct (id integer PRIMARY KEY);
         CREATE TABLE ref_t (id bigint PRIMARY KEY, acct_id text);  -- type_mismatch: text vs integer (code join)
         CREATE TABLE big (id bigint PRIMARY KEY, code text, amount numeric(12,2));
