@@ -93,9 +93,17 @@ def global_key(snap: Snapshot, ctx) -> str:
                 [str(p) for p in ctx.source_dirs], bool(ctx.lint), _squawk_stamp())
 
 
+# Issue fields a planner never reads, per issue type. unused_table's detail and evidence carry the
+# observation window's dates and the counters' deltas, new at every scan: keyed on them its plan would
+# miss every run. A hit refreshes the plan's copy of the issue (plan.issue) from the current one, and a
+# test re-plans with them changed and compares field for field.
+UNREAD_FIELDS: dict[str, tuple[str, ...]] = {"unused_table": ("detail", "evidence")}
+
+
 def issue_key(issue: Issue) -> str:
     # the fields as they are (json.dumps walks the nested evidence; asdict's deep copy is not needed)
-    return _sha({f.name: getattr(issue, f.name) for f in dataclasses.fields(issue)})
+    skip = UNREAD_FIELDS.get(issue.issue_type, ())
+    return _sha({f.name: getattr(issue, f.name) for f in dataclasses.fields(issue) if f.name not in skip})
 
 
 def _table_version(snap_tables: dict, qualified: str) -> list | None:
@@ -210,10 +218,13 @@ class PlanCache:
             self.stats["misses"] += 1
             self.missed.append(fp)
             return None
-        from . import plan_from_dict
+        from . import ISSUE_FIELDS, plan_from_dict
 
         self.stats["hits"] += 1
-        return plan_from_dict(e["plan"])
+        plan = plan_from_dict(e["plan"])
+        if issue.issue_type in UNREAD_FIELDS:  # what the key ignored is shown as it is now
+            plan.issue = {k: getattr(issue, k) for k in ISSUE_FIELDS}
+        return plan
 
     def _tree_stamp(self, ctx) -> str:
         if self._tree is None:

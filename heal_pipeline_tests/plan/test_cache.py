@@ -92,6 +92,16 @@ def test_hits_equal_replanning_and_changed_inputs_miss(estate, tmp_path):
     cache = PlanCache.for_target("heal_demo", home)
     plan(dsn, app, snap2, changed, code2, cache)
     assert cache.stats["misses"] == 1 + (len(first) - len(cacheable)) and fk.fingerprint in cache.missed
+    # unused_table's detail/evidence (the window's dates, the deltas) are not planner inputs: a hit that
+    # equals re-planning with them changed, and shows them as they are now
+    unused = next(i for i in issues2 if i.issue_type == "unused_table")
+    moved = [dataclasses.replace(i, detail=i.detail + " (later scan)", evidence={**i.evidence, "window": "w2"})
+             if i.fingerprint == unused.fingerprint else i for i in issues2]
+    cache = PlanCache.for_target("heal_demo", home)
+    hit = plan(dsn, app, snap2, moved, code2, cache)[unused.fingerprint]
+    assert unused.fingerprint not in cache.missed
+    assert plan_to_dict(hit) == plan_to_dict(plan(dsn, app, snap2, moved, code2, None)[unused.fingerprint])
+    assert hit.issue["evidence"]["window"] == "w2" and hit.issue["detail"].endswith("(later scan)")
     cache = PlanCache.for_target("heal_demo", home)
     plan(dsn, app, snap2, issues2, code2, cache, thresholds=Thresholds(small_table_rows=7))
     assert cache.stats["hits"] == 0
