@@ -163,12 +163,26 @@ def test_type_fix_killed_at_every_boundary_converges(tmp_path, make_db, template
         MATRIX.append((f"type_mismatch/{path}/apply", name, statuses[-1]))
 
 
+def _killed_with_writer(tmp_path, dsn, store, kill_at, *args):
+    """Run the child with an application writer going through the kill and the next run's recovery."""
+    from .writers import Writer
+
+    w = Writer(dsn, "auth", "sessions", "id", "user_id", keys=range(20, 1200), insert_from=5000,
+               delete_every=29, pause_s=0.001)
+    w.start()
+    try:
+        out = _child(tmp_path, *args, dsn, store, kill_at=kill_at)
+        _settle(dsn, store)
+    finally:
+        w.stop()
+    return out, w
+
+
 @pytest.mark.parametrize("path", ["one_transaction", "expand_contract"])
 def test_type_fix_killed_with_writers_running_loses_no_write(tmp_path, make_db, template, path):
     """The production failure: the application keeps writing while the fix is killed *and* while the next
     run settles it. Every application write survives value for value (INSERT, UPDATE, DELETE), no
     application statement fails, and the rows the application did not touch are exactly pre- or post-fix."""
-    from .writers import Writer
 
     tpl = template(SESSIONS)
     th = Thresholds(small_table_rows=500, batch_size=400, lock_timeout_s=2) if path == "expand_contract" else None
@@ -184,14 +198,7 @@ def test_type_fix_killed_with_writers_running_loses_no_write(tmp_path, make_db, 
     assert len(points) >= 3
     for n, name in points:
         dsn, store = _copy(make_db, tpl), make_db(prefix="heal_t_store_")
-        w = Writer(dsn, "auth", "sessions", "id", "user_id", keys=range(20, 1200), insert_from=5000,
-                   delete_every=29, pause_s=0.001)
-        w.start()
-        try:
-            out = _child(tmp_path, "apply", str(tmp_path / "plan.json"), dsn, store, kill_at=n)
-            _settle(dsn, store)
-        finally:
-            w.stop()
+        out, w = _killed_with_writer(tmp_path, dsn, store, n, "apply", str(tmp_path / "plan.json"))
         assert out.returncode == -9, (name, out.stdout, out.stderr)
         assert w.errors == [], (name, w.errors[:3])
         assert w.ops > 20 and w.written, (name, w.ops)
@@ -248,7 +255,6 @@ def test_type_fix_rollback_killed_at_every_boundary_resumes(tmp_path, make_db, t
 def test_type_fix_rollback_killed_with_writers_running_keeps_their_writes(tmp_path, make_db, template, path):
     """Rollback killed while the application writes, resumed by the next run while it still writes: the
     application's writes made after the fix are kept, every other row is back to its pre-fix value."""
-    from .writers import Writer
 
     tpl = template(SESSIONS)
     th = Thresholds(small_table_rows=500, batch_size=400, lock_timeout_s=2) if path == "expand_contract" else None
@@ -269,14 +275,7 @@ def test_type_fix_rollback_killed_with_writers_running_keeps_their_writes(tmp_pa
     assert len(points) >= 2
     for n, name in points:
         dsn, store, fix_id = fixed_copy()
-        w = Writer(dsn, "auth", "sessions", "id", "user_id", keys=range(20, 1200), insert_from=5000,
-                   delete_every=29, pause_s=0.001)
-        w.start()
-        try:
-            out = _child(tmp_path, "rollback", str(fix_id), dsn, store, kill_at=n)
-            _settle(dsn, store)
-        finally:
-            w.stop()
+        out, w = _killed_with_writer(tmp_path, dsn, store, n, "rollback", str(fix_id))
         assert out.returncode == -9, (name, out.stdout, out.stderr)
         assert w.errors == [], (name, w.errors[:3])
         assert w.ops > 20 and w.written, (name, w.ops)
