@@ -71,6 +71,8 @@ class PlanContext:
     lint: bool = True
     statements: list = field(default_factory=list)  # the application's SQL (latest code scan), if known
     own_reads: dict = field(default_factory=dict)  # scans measuring caused (issue 12.1 ledger: heal.own_reads)
+    # facts read once per planning pass (planning reads, never writes): relation names, HypoPG presence…
+    memo: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     @contextlib.contextmanager
@@ -120,13 +122,13 @@ class PlanContext:
         if self.conn is None:
             return set()
         # planning reads and never writes: one query per schema and pass (500 plans asked 500 times)
-        memo = self.__dict__.setdefault("_relation_names", {})
-        if schema not in memo:
+        key = ("relation_names", schema)
+        if key not in self.memo:
             cur = self.conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s", (schema,))
-            memo[schema] = frozenset(r[0] for r in cur.fetchall())
-        return set(memo[schema])
+            self.memo[key] = frozenset(r[0] for r in cur.fetchall())
+        return set(self.memo[key])
 
     def constraint_names(self, schema: str, table: str) -> set[str]:
         if self.conn is None:
