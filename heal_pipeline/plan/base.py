@@ -29,10 +29,18 @@ QUARANTINE_SCHEMA = "heal_quarantine"
 FUNCTION_SCHEMA = "heal"  # trigger functions for expand/contract live in heal's own schema
 
 
-def planner(issue_type: str):
-    """Register ``fn`` as the planner for ``issue_type`` (one module per type)."""
+# Issue fields a planner declares it never reads (``@planner(…, unread=…)``): the plan cache leaves them
+# out of the issue's key (heal_pipeline/plan/cache.py), so a field new at every scan does not re-plan.
+UNREAD_FIELDS: dict[str, tuple[str, ...]] = {}
+
+
+def planner(issue_type: str, *, unread: tuple[str, ...] = ()):
+    """Register ``fn`` as the planner for ``issue_type`` (one module per type); ``unread`` names the
+    issue fields it never reads."""
     def register(fn):
         PLANNERS[issue_type] = fn
+        if unread:
+            UNREAD_FIELDS[issue_type] = tuple(unread)
         return fn
     return register
 

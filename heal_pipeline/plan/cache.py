@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import FixPlan, Issue, Snapshot
+from .base import UNREAD_FIELDS  # declared by each planner (@planner(…, unread=…))
 
 FORMAT = 1
 PLAN_DIR = Path(__file__).resolve().parent
@@ -91,13 +92,6 @@ def global_key(snap: Snapshot, ctx) -> str:
                 dataclasses.asdict(ctx.thresholds) if dataclasses.is_dataclass(ctx.thresholds) else ctx.thresholds,
                 repr(ctx.policy), [repr(s) for s in ctx.statements], _tree_hashes(ctx.migrations_dirs),
                 [str(p) for p in ctx.source_dirs], bool(ctx.lint), _squawk_stamp())
-
-
-# Issue fields a planner never reads, per issue type. unused_table's detail and evidence carry the
-# observation window's dates and the counters' deltas, new at every scan: keyed on them its plan would
-# miss every run. A hit refreshes the plan's copy of the issue (plan.issue) from the current one, and a
-# test re-plans with them changed and compares field for field.
-UNREAD_FIELDS: dict[str, tuple[str, ...]] = {"unused_table": ("detail", "evidence")}
 
 
 def issue_key(issue: Issue) -> str:

@@ -20,7 +20,9 @@ from .base import (ARCHIVE_SCHEMA, PlanContext, blocked_plan, check, checksum_st
 ARCHIVE_ALLOW = ("ban-set-schema", "renaming-table")
 
 
-@planner("unused_table")
+# detail and evidence carry the observation window's dates and the counters' deltas, new at every scan;
+# the plan reads the snapshot, never them (its copy of the issue is refreshed on a cache hit)
+@planner("unused_table", unread=("detail", "evidence"))
 def plan_unused_table(issue: Issue, snap: Snapshot, ctx: PlanContext) -> FixPlan:
     schema, table = issue.schema_name, issue.table_name
     if not (schema and table):
