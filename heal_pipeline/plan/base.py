@@ -80,7 +80,7 @@ class PlanContext:
     statements: list = field(default_factory=list)  # the application's SQL (latest code scan), if known
     own_reads: dict = field(default_factory=dict)  # scans measuring caused (issue 12.1 ledger: heal.own_reads)
     # facts read once per planning pass (planning reads, never writes): relation names, HypoPG presence…
-    memo: dict = field(default_factory=dict, init=False, repr=False)
+    pass_memo: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     @contextlib.contextmanager
@@ -131,12 +131,12 @@ class PlanContext:
             return set()
         # planning reads and never writes: one query per schema and pass (500 plans asked 500 times)
         key = ("relation_names", schema)
-        if key not in self.memo:
+        if key not in self.pass_memo:
             cur = self.conn.execute(
                 "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                 " WHERE n.nspname = %s", (schema,))
-            self.memo[key] = frozenset(r[0] for r in cur.fetchall())
-        return set(self.memo[key])
+            self.pass_memo[key] = frozenset(r[0] for r in cur.fetchall())
+        return set(self.pass_memo[key])
 
     def constraint_names(self, schema: str, table: str) -> set[str]:
         if self.conn is None:

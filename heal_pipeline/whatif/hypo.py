@@ -296,18 +296,18 @@ def whatif_rule(plan: Any, issue: Any, snap: Any, ctx: Any) -> None:
     schema = a.get("schema")
     table = a.get("table") or issue.table_name
     # once per planning pass (ctx lives for one pass): HypoPG's presence and the statements by table
-    status = ctx.memo.get("hypopg_status")
+    status = ctx.pass_memo.get("hypopg_status")
     if status is None:
-        status = ctx.memo["hypopg_status"] = hypopg_status(conn)
+        status = ctx.pass_memo["hypopg_status"] = hypopg_status(conn)
     if not status[0]:
         w = (IndexWhatIf(NOT_ESTIMATED, status[2]) if build is not None
              else IndexWhatIf(NOT_ESTIMATED, status[2], "drop", a.get("name")))
         plan.whatif = w.to_dict()
         plan.notes.append(f"what-if: {NOT_ESTIMATED} ({w.reason})")
         return
-    touching = ctx.memo.get("whatif_touching")
+    touching = ctx.pass_memo.get("whatif_touching")
     if touching is None:
-        touching = ctx.memo["whatif_touching"] = _Touching(snap, getattr(ctx, "code_statements", ()))
+        touching = ctx.pass_memo["whatif_touching"] = _Touching(snap, getattr(ctx, "code_statements", ()))
     stmts = touching.of(schema, table)
     if build is not None:
         w = whatif_create_index(conn, schema, table, list(a.get("columns") or []), stmts)
