@@ -75,11 +75,42 @@ def open_store(dsn: str) -> psycopg.Connection:
     return conn
 
 
+#: the snapshot this process last saved or read, per (store, target): the later assets of one run read
+#: it without decoding the stored body again (at 1,000 tables that was 0.15 s an asset). Valid only
+#: while it is the target's latest stored snapshot — checked by id on every read, so a snapshot another
+#: process saved is read from the store. Bounded: one snapshot per target.
+_LATEST: dict[tuple, tuple[int, Snapshot]] = {}
+_LATEST_TARGETS = 16
+
+
+def _latest_key(conn: psycopg.Connection, target_db: str) -> tuple:
+    info = conn.info
+    return (info.host, info.port, info.dbname, target_db)
+
+
+def _remember(conn: psycopg.Connection, target_db: str, snapshot_id: int, snap: Snapshot) -> None:
+    if len(_LATEST) >= _LATEST_TARGETS:
+        _LATEST.clear()
+    _LATEST[_latest_key(conn, target_db)] = (snapshot_id, snap)
+
+
 def previous_snapshot(conn: psycopg.Connection, target_db: str) -> Snapshot | None:
+    """The target's latest stored snapshot (None before the first). Callers must not modify it:
+    within a process it is shared with the other readers of the same snapshot."""
     row = conn.execute(
-        "SELECT snapshot FROM heal.schema_snapshots WHERE target_db = %s"
+        "SELECT snapshot_id FROM heal.schema_snapshots WHERE target_db = %s"
         " ORDER BY taken_at DESC, snapshot_id DESC LIMIT 1", (target_db,)).fetchone()
-    return Snapshot.from_dict(row[0]) if row else None
+    if row is None:
+        return None
+    known = _LATEST.get(_latest_key(conn, target_db))
+    if known is not None and known[0] == row[0]:
+        return known[1]
+    body = conn.execute("SELECT snapshot FROM heal.schema_snapshots WHERE snapshot_id = %s", (row[0],)).fetchone()
+    if body is None:  # pruned between the two reads: the next one is the latest now
+        return previous_snapshot(conn, target_db)
+    snap = Snapshot.from_dict(body[0])
+    _remember(conn, target_db, int(row[0]), snap)
+    return snap
 
 
 def latest_snapshot_hash(conn: psycopg.Connection, target_db: str) -> str | None:
@@ -120,6 +151,9 @@ def save_snapshot(conn: psycopg.Connection, snap: Snapshot, *, drift: dict[str, 
         raise HealError(f"the heal store is read-only: {first_line(exc)} "
                         "(set HEAL_STORE_URL to a writable database)") from None
     assert row is not None
+    # what previous_snapshot would decode from the stored body: the body round-trips exactly
+    # (to_dict → JSON → from_dict gives an equal Snapshot; tested)
+    _remember(conn, snap.target_db, int(row[0]), snap)
     return int(row[0])
 
 
@@ -229,20 +263,30 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
            [(i, "suppressed", s.reason) for i, s in result.suppressed]
     current = [i.fingerprint for i, _s, _r in rows]
     with conn.transaction():
-        # one round trip for the previous states, then pipelined batches (executemany), not 3 per issue
+        # one round trip for the previous states, then one statement and one COPY, not 3 per issue
         prev = dict(conn.execute("SELECT fingerprint, status FROM heal.issues WHERE fingerprint = ANY(%s)",
                                  (current,)).fetchall())
         new = sum(1 for fp in current if fp not in prev)
         reopened = sum(1 for i, st, _r in rows if st == "open" and prev.get(i.fingerprint) == "resolved")
-        params = [(i.fingerprint, i.issue_type, i.severity, target_db, i.schema_name, i.table_name,
-                   i.column_name, i.object_name, i.file, i.line, i.detail, _j(i.evidence), i.fixable, st,
-                   run_id, reason) for i, st, reason in rows]
+        dumps = functools.partial(json.dumps, default=str)
+        # one statement for the upsert (all rows as one jsonb set; the last row of a fingerprint wins,
+        # as row-by-row upserts did) and one COPY for the history — at 1,000 issues 4× cheaper than
+        # pipelined INSERTs, and no temporary table churning the store's catalog every run
+        latest = {i.fingerprint: (i, st, reason) for i, st, reason in rows}
+        upserts = [{"fingerprint": i.fingerprint, "issue_type": i.issue_type, "severity": i.severity,
+                    "target_db": target_db, "schema_name": i.schema_name, "table_name": i.table_name,
+                    "column_name": i.column_name, "object_name": i.object_name, "file": i.file, "line": i.line,
+                    "detail": i.detail, "evidence": i.evidence, "fixable": i.fixable, "status": st,
+                    "run_id": run_id, "suppression_reason": reason} for i, st, reason in latest.values()]
         with conn.cursor() as cur:
-            cur.executemany(
+            cur.execute(
                 """INSERT INTO heal.issues (fingerprint, issue_type, severity, target_db, schema_name,
                        table_name, column_name, object_name, file, line, detail, evidence, fixable,
                        status, run_id, suppression_reason)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)
+                   SELECT * FROM jsonb_to_recordset(%s) AS r(fingerprint text, issue_type text,
+                       severity text, target_db text, schema_name text, table_name text, column_name text,
+                       object_name text, file text, line int, detail text, evidence jsonb, fixable boolean,
+                       status text, run_id text, suppression_reason text)
                    ON CONFLICT (fingerprint) DO UPDATE SET
                        -- a resolved issue that comes back starts a new episode (time-to-resolve, alerts)
                        first_seen = CASE WHEN heal.issues.status = 'resolved' AND EXCLUDED.status = 'open'
@@ -251,13 +295,14 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
                        detail = EXCLUDED.detail, evidence = EXCLUDED.evidence, status = EXCLUDED.status,
                        last_seen = now(), resolved_at = NULL, run_id = EXCLUDED.run_id,
                        suppression_reason = EXCLUDED.suppression_reason, fixable = EXCLUDED.fixable""",
-                params)
-            cur.executemany(
-                """INSERT INTO heal.issue_history (fingerprint, issue_type, severity, target_db,
-                       schema_name, table_name, column_name, object_name, file, line, detail, evidence,
-                       status, run_id)
-                   VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)""",
-                [p[:12] + (p[13], p[14]) for p in params])
+                (Jsonb(upserts, dumps),))
+            with cur.copy("COPY heal.issue_history (fingerprint, issue_type, severity, target_db, schema_name,"
+                          " table_name, column_name, object_name, file, line, detail, evidence, status, run_id)"
+                          " FROM STDIN") as cp:
+                for i, st, _reason in rows:
+                    cp.write_row((i.fingerprint, i.issue_type, i.severity, target_db, i.schema_name,
+                                  i.table_name, i.column_name, i.object_name, i.file, i.line, i.detail,
+                                  dumps(i.evidence), st, run_id))
         resolved = conn.execute(
             """UPDATE heal.issues SET status = 'resolved', resolved_at = now(), run_id = %s
                 WHERE target_db = %s AND status <> 'resolved' AND issue_type = ANY(%s)
@@ -278,6 +323,17 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
     """The last stored code scan of a target, as model objects (None if never scanned)."""
     from . import model
 
+    last = conn.execute("SELECT roots, files_scanned, files_parsed, files_cached, files_skipped, seconds, scan_id"
+                        " FROM heal.code_scans WHERE target_db = %s ORDER BY scan_id DESC LIMIT 1",
+                        (target_db,)).fetchone()
+    if last is None:
+        return None
+    # the scan as this process last decoded it, while it is the latest (statement_checks, issue_set and
+    # fix_plan of one run read the same scan); callers must not modify it
+    memo_key = ("code_scan",) + _latest_key(conn, target_db)
+    known = _LATEST.get(memo_key)
+    if known is not None and known[0] == last[6]:
+        return known[1]
     srows = conn.execute(
         "SELECT file, line, col, call, sql, source_kind, function_name, statement_kind, tables, columns,"
         " joins, casts, params, parse_error, dynamic, in_loop, ddl, dialect, other_dialect FROM heal.code_statements"
@@ -286,11 +342,6 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
         "SELECT kind, file, line, col, detail, schema_name, table_name, column_name, function_name,"
         " evidence FROM heal.code_findings WHERE target_db = %s ORDER BY file, line, col, kind",
         (target_db,)).fetchall()
-    last = conn.execute("SELECT roots, files_scanned, files_parsed, files_cached, files_skipped, seconds"
-                        " FROM heal.code_scans WHERE target_db = %s ORDER BY scan_id DESC LIMIT 1",
-                        (target_db,)).fetchone()
-    if last is None:
-        return None
     scan = model.CodeScan(roots=list(last[0]), files_scanned=last[1], files_parsed=last[2],
                           files_cached=last[3], files_skipped=last[4], seconds=last[5] or 0.0)
     for (file, line, col, call, sql_text, kind, fn, skind, tables, columns, joins, casts, params,
@@ -306,6 +357,7 @@ def load_code_scan(conn: psycopg.Connection, target_db: str) -> Any:
         scan.findings.append(model.CodeFinding(kind=kind, file=file, line=line, col=col, detail=detail,
                                                schema=schema, table=table, column=column, function=fn,
                                                evidence=evidence))
+    _LATEST[memo_key] = (last[6], scan)
     return scan
 
 
@@ -348,11 +400,12 @@ def save_fix_plans(conn: psycopg.Connection, target_db: str, plans: list[Any], r
     dumps = functools.partial(json.dumps, default=str)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("DELETE FROM heal.fix_plans WHERE target_db = %s", (target_db,))
-        cur.executemany(  # pipelined: one round trip for all plans, not one per plan
-            "INSERT INTO heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
-            " rows_affected, plan, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(target_db, p.fingerprint, p.issue_type, p.tier, p.summary, p.blocked, p.rows_affected,
-              Jsonb(plan_to_dict(p), dumps), run_id) for p in plans])
+        # COPY: one stream for all plans (at 1,000 plans 3× cheaper than pipelined INSERTs)
+        with cur.copy("COPY heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
+                      " rows_affected, plan, run_id) FROM STDIN") as cp:
+            for p in plans:
+                cp.write_row((target_db, p.fingerprint, p.issue_type, p.tier, p.summary, p.blocked,
+                              p.rows_affected, dumps(plan_to_dict(p)), run_id))
 
 
 def load_fix_plans(conn: psycopg.Connection, target_db: str) -> list[Any]:
