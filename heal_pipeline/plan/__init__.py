@@ -11,6 +11,8 @@ linted, and the tier is final before the policy notes are attached).
 
 from __future__ import annotations
 
+import dataclasses
+
 import fnmatch
 from typing import Callable
 
@@ -189,56 +191,55 @@ def plan_issues(issues: list[Issue], snap: Snapshot, ctx: PlanContext,
     return out
 
 
+_STEP_FIELDS = tuple(f.name for f in dataclasses.fields(FixStep) if f.name not in ("composed", "on_retry"))
+_STEP_KNOWN = frozenset(f.name for f in dataclasses.fields(FixStep)) - {"composed"}
+_PLAN_FIELDS = tuple(f.name for f in dataclasses.fields(FixPlan))
+_STEP_LISTS = frozenset(("steps", "prechecks", "reverse", "backup_steps"))
+_STEP_ONE = frozenset(("checksum_before", "checksum_after", "checksum_original"))
+
+
+def _step_d(s: FixStep) -> dict:
+    d = {k: getattr(s, k) for k in _STEP_FIELDS}
+    d["on_retry"] = [_step_d(x) for x in s.on_retry]
+    d["lint_allow"] = list(s.lint_allow)
+    d["requires"], d["unless"] = list(s.requires), list(s.unless)
+    return d
+
+
 def plan_to_dict(plan: FixPlan) -> dict:
     """JSON-ready view of a plan (composed objects dropped; ``op``/``args`` kept)."""
-    import dataclasses
-
-    def step_d(s: FixStep) -> dict:
-        d = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in ("composed", "on_retry")}
-        d["on_retry"] = [step_d(x) for x in s.on_retry]
-        d["lint_allow"] = list(s.lint_allow)
-        d["requires"], d["unless"] = list(s.requires), list(s.unless)
-        return d
-
     out = {}
-    for f in dataclasses.fields(plan):
-        v = getattr(plan, f.name)
+    for name in _PLAN_FIELDS:
+        v = getattr(plan, name)
         if isinstance(v, list) and v and isinstance(v[0], FixStep):
-            v = [step_d(s) for s in v]
+            v = [_step_d(s) for s in v]
         elif isinstance(v, FixStep):
-            v = step_d(v)
-        out[f.name] = v
+            v = _step_d(v)
+        out[name] = v
     return out
 
 
 def step_from_dict(x: dict) -> FixStep:
     """A stored step; its statement is rebuilt from ``op``/``args`` (never from the ``sql`` text)."""
-    import dataclasses
-
-    x = dict(x)
-    x["on_retry"] = [step_from_dict(r) for r in x.get("on_retry") or []]
+    kw = {k: v for k, v in x.items() if k in _STEP_KNOWN}
+    kw["on_retry"] = [step_from_dict(r) for r in x.get("on_retry") or []]
     for k in ("lint_allow", "requires", "unless"):
-        x[k] = tuple(x.get(k) or ())
-    known = {f.name for f in dataclasses.fields(FixStep)} - {"composed"}
-    return FixStep(**{k: v for k, v in x.items() if k in known})
+        kw[k] = tuple(x.get(k) or ())
+    return FixStep(**kw)
 
 
 def plan_from_dict(d: dict) -> FixPlan:
     """Inverse of :func:`plan_to_dict` (composed statements are rebuilt from ``op``/``args``)."""
-    import dataclasses
-
-    step_o = step_from_dict
-
     kw = {}
-    for f in dataclasses.fields(FixPlan):
-        if f.name not in d:
+    for name in _PLAN_FIELDS:
+        if name not in d:
             continue
-        v = d[f.name]
-        if f.name in ("steps", "prechecks", "reverse", "backup_steps"):
-            v = [step_o(s) for s in v or []]
-        elif f.name in ("checksum_before", "checksum_after", "checksum_original"):
-            v = step_o(v) if v else None
-        kw[f.name] = v
+        v = d[name]
+        if name in _STEP_LISTS:
+            v = [step_from_dict(s) for s in v or []]
+        elif name in _STEP_ONE:
+            v = step_from_dict(v) if v else None
+        kw[name] = v
     return FixPlan(**kw)
 
 

@@ -94,10 +94,13 @@ def global_key(snap: Snapshot, ctx) -> str:
                 [str(p) for p in ctx.source_dirs], bool(ctx.lint), _squawk_stamp())
 
 
+_ISSUE_FIELDS = tuple(f.name for f in dataclasses.fields(Issue))
+
+
 def issue_key(issue: Issue) -> str:
     # the fields as they are (json.dumps walks the nested evidence; asdict's deep copy is not needed)
     skip = UNREAD_FIELDS.get(issue.issue_type, ())
-    return _sha({f.name: getattr(issue, f.name) for f in dataclasses.fields(issue) if f.name not in skip})
+    return _sha({k: getattr(issue, k) for k in _ISSUE_FIELDS if k not in skip})
 
 
 def _table_version(snap_tables: dict, qualified: str) -> list | None:

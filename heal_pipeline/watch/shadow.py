@@ -114,13 +114,12 @@ def active_holds(store: psycopg.Connection, target_db: str) -> set[str]:
 
 def record_shadow(store: psycopg.Connection, target_db: str, rows: list[ShadowRow], *, run_id: str | None,
                   policy_source: str) -> int:
-    with store.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO heal.shadow_fixes (run_id, target_db, fingerprint, issue_type, tier, severity, position, "
-            "would_apply, applies_now, reason, summary, policy_source) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [(run_id, target_db, r.fingerprint, r.issue_type, r.tier, r.severity, r.position, r.would_apply,
-              r.applies_now, r.reason, r.summary, policy_source) for r in rows])
+    with store.cursor() as cur, cur.copy(  # one stream, not an INSERT per plan (1,000 plans a run at scale)
+            "COPY heal.shadow_fixes (run_id, target_db, fingerprint, issue_type, tier, severity, position, "
+            "would_apply, applies_now, reason, summary, policy_source) FROM STDIN") as cp:
+        for r in rows:
+            cp.write_row((run_id, target_db, r.fingerprint, r.issue_type, r.tier, r.severity, r.position,
+                          r.would_apply, r.applies_now, r.reason, r.summary, policy_source))
     return len(rows)
 
 
