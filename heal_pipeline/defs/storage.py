@@ -43,7 +43,9 @@ def _kwargs(config_value: Any) -> dict[str, Any]:
             "token_provider": get_token_provider_from_config(config_value)}
 
 
-class PooledPostgresRunStorage(PostgresRunStorage):
+class _KeptConnection:
+    """Mixin: the dagster-postgres storage it precedes, built from the same config, with a pooled engine."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         _keep_connection(self)
@@ -53,22 +55,13 @@ class PooledPostgresRunStorage(PostgresRunStorage):
         return cls(inst_data=inst_data, **_kwargs(config_value))
 
 
-class PooledPostgresEventLogStorage(PostgresEventLogStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _keep_connection(self)
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):  # noqa: D102
-        return cls(inst_data=inst_data, **_kwargs(config_value))
+class PooledPostgresRunStorage(_KeptConnection, PostgresRunStorage):
+    pass
 
 
-class PooledPostgresScheduleStorage(PostgresScheduleStorage):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _keep_connection(self)
+class PooledPostgresEventLogStorage(_KeptConnection, PostgresEventLogStorage):
+    pass
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):  # noqa: D102
-        return cls(inst_data=inst_data, **_kwargs(config_value))
 
+class PooledPostgresScheduleStorage(_KeptConnection, PostgresScheduleStorage):
+    pass
