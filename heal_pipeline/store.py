@@ -270,7 +270,7 @@ def record_detection(conn: psycopg.Connection, target_db: str, result: Any, run_
         reopened = sum(1 for i, st, _r in rows if st == "open" and prev.get(i.fingerprint) == "resolved")
         dumps = functools.partial(json.dumps, default=str)
         # one statement for the upsert (all rows as one jsonb set; the last row of a fingerprint wins,
-        # as row-by-row upserts did) and one COPY for the history — at 1,000 issues 4× cheaper than
+        # as row-by-row upserts did) and one COPY for the history — at 1,000 issues 0.20 → 0.13 s profiled, against
         # pipelined INSERTs, and no temporary table churning the store's catalog every run
         latest = {i.fingerprint: (i, st, reason) for i, st, reason in rows}
         upserts = [{"fingerprint": i.fingerprint, "issue_type": i.issue_type, "severity": i.severity,
@@ -400,7 +400,7 @@ def save_fix_plans(conn: psycopg.Connection, target_db: str, plans: list[Any], r
     dumps = functools.partial(json.dumps, default=str)
     with conn.transaction(), conn.cursor() as cur:
         cur.execute("DELETE FROM heal.fix_plans WHERE target_db = %s", (target_db,))
-        # COPY: one stream for all plans (at 1,000 plans 3× cheaper than pipelined INSERTs)
+        # COPY: one stream for all plans (at 1,000 plans 0.27 → 0.16 s profiled, against pipelined INSERTs)
         with cur.copy("COPY heal.fix_plans (target_db, fingerprint, issue_type, tier, summary, blocked,"
                       " rows_affected, plan, run_id) FROM STDIN") as cp:
             for p in plans:
