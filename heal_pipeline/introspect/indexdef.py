@@ -25,25 +25,28 @@ _SAFE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz_")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
 
 
-class Quoter:
-    """``quote_identifier`` of PostgreSQL: bare when lower-case ASCII and not a non-unreserved keyword."""
+class Quoter(dict):
+    """``quote_identifier`` of PostgreSQL: bare when lower-case ASCII and not a non-unreserved keyword.
 
-    __slots__ = ("_reserved", "_all", "_cache")
+    A dict of the identifiers seen so far (a snapshot quotes ~125,000 names, mostly repeats):
+    ``quote(ident)`` is a plain dict lookup, computed once per name in ``__missing__``."""
+
+    __slots__ = ("_reserved", "_all")
 
     def __init__(self, reserved: Collection[str], quote_all: bool = False) -> None:
+        super().__init__()
         self._reserved = frozenset(reserved)
         self._all = quote_all
-        self._cache: dict[str, str] = {}
 
-    def __call__(self, ident: str) -> str:
-        q = self._cache.get(ident)
-        if q is None:
-            safe = (not self._all and bool(ident) and ident[0] in _SAFE_FIRST
-                    and all(ch in _SAFE for ch in ident) and ident not in self._reserved)
-            q = ident if safe else '"' + ident.replace('"', '""') + '"'
-            if len(self._cache) < 200_000:
-                self._cache[ident] = q
+    def __missing__(self, ident: str) -> str:
+        safe = (not self._all and bool(ident) and ident[0] in _SAFE_FIRST
+                and all(ch in _SAFE for ch in ident) and ident not in self._reserved)
+        q = ident if safe else '"' + ident.replace('"', '""') + '"'
+        if len(self) < 200_000:
+            self[ident] = q
         return q
+
+    __call__ = dict.__getitem__
 
 
 def spell(quote: Quoter, *, schema: str, table: str, name: str, method: str, attnums: Sequence[int],

