@@ -57,14 +57,20 @@ def make_context(target: Target, snap: Snapshot, code: CodeScan | None, failed: 
     return ctx
 
 
-def take_target_snapshot(target: Target) -> Snapshot:
+def snapshot_cache_dir(settings: Settings | None = None) -> Path:
+    """Where scheduled runs remember CHECK constraint texts between processes (introspect/checkdefs.py)."""
+    settings = settings or Settings.from_env()
+    return settings.home.absolute() / "cache" / "snapshot"
+
+
+def take_target_snapshot(target: Target, *, cache_dir: Path | None = None) -> Snapshot:
     """The snapshot of a target, whatever its engine (PostgreSQL, or a ``sqlite:`` file)."""
     if is_sqlite_url(target.dsn):
         from .sqlite.snapshot import take_sqlite_snapshot  # noqa: PLC0415
         from .sqlite.target import sqlite_path  # noqa: PLC0415
 
         return take_sqlite_snapshot(sqlite_path(target.dsn), target_db=target.name)
-    return take_snapshot(target.dsn, target_db=target.name)
+    return take_snapshot(target.dsn, target_db=target.name, cache_dir=cache_dir)
 
 
 def detect_target(target: Target, ctx: DetectContext, suppressions=()) -> DetectionResult:

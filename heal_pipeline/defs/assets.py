@@ -8,7 +8,7 @@ import dagster as dg
 
 from ..errors import HealError
 from ..introspect import compute_drift, drift_rows, drift_total
-from ..scan import code_cache_dir, scan_code, take_target_snapshot
+from ..scan import code_cache_dir, scan_code, snapshot_cache_dir, take_target_snapshot
 from ..config import database_name
 from ..store import (ingest_failed_queries, latest_snapshot_hash, load_log_cursor, open_store, previous_snapshot,
                      save_code_scan, save_snapshot)
@@ -46,7 +46,8 @@ def schema_snapshot(context: dg.AssetExecutionContext, heal: HealResource) -> dg
     target = heal.target(context.partition_key)
     started = time.perf_counter()
     try:
-        snap = take_target_snapshot(target)  # PostgreSQL, or a sqlite: file (heal_pipeline.sqlite)
+        # PostgreSQL, or a sqlite: file (heal_pipeline.sqlite); CHECK texts remembered across runs
+        snap = take_target_snapshot(target, cache_dir=snapshot_cache_dir(heal.settings()))
         seconds = time.perf_counter() - started
         content_hash = snap.content_hash()
         with open_store(target.store_dsn) as store:

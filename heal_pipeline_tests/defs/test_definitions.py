@@ -179,3 +179,31 @@ def test_dg_check_defs_from_repo_root():
                          timeout=300)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "All definitions loaded successfully" in res.stdout + res.stderr
+
+
+def test_schema_snapshot_remembers_check_texts_under_heal_home(fresh_dsn, monkeypatch, tmp_path):
+    from heal_pipeline.introspect import checkdefs
+    from heal_pipeline.introspect.checkdefs import forget
+
+    monkeypatch.setattr(checkdefs, "MIN_CHECKS", 0)  # one check, remembered as if there were many
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE a (id int PRIMARY KEY, v int CONSTRAINT v_pos CHECK (v > 0))")
+    monkeypatch.setenv("HEAL_HOME", str(tmp_path))
+    with dg.instance_for_test() as instance:
+        # the first run creates heal's store tables in this database (new types: a new environment)
+        assert _materialize(instance, fresh_dsn, monkeypatch).success
+        forget()
+        first = _materialize(instance, fresh_dsn, monkeypatch)
+        assert first.success
+        files = list((tmp_path / "cache" / "snapshot").glob("checkdefs-*.json"))
+        assert len(files) == 1 and "CHECK ((v > 0))" in files[0].read_text()
+        forget()  # as a new run process: the texts come from the file
+        res = _materialize(instance, fresh_dsn, monkeypatch)
+        assert res.success
+        md = res.asset_materializations_for_node("schema_snapshot")[0].metadata
+        with psycopg.connect(fresh_dsn) as conn:
+            body = conn.execute("SELECT snapshot FROM heal.schema_snapshots WHERE target_db = 't1'"
+                                " ORDER BY snapshot_id DESC LIMIT 1").fetchone()[0]
+    assert [c["definition"] for c in body["constraints"] if c["name"] == "v_pos"] == ["CHECK ((v > 0))"]
+    md1 = first.asset_materializations_for_node("schema_snapshot")[0].metadata
+    assert md["catalog_queries"].value == md1["catalog_queries"].value - 1  # no second query for the text
