@@ -16,13 +16,13 @@ and ``quote_all_identifiers`` come from ``00_server.sql``) and the predicate fro
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 
 ORDERED_METHODS = frozenset({"btree"})  # amcanorder among the core access methods
 INDOPTION_DESC = 0x0001
 INDOPTION_NULLS_FIRST = 0x0002
-_SAFE_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz_")
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+_BARE = re.compile(r"[a-z_][a-z0-9_]*\Z")  # quote_identifier's safe set: ASCII only
 
 
 class Quoter(dict):
@@ -39,8 +39,7 @@ class Quoter(dict):
         self._all = quote_all
 
     def __missing__(self, ident: str) -> str:
-        safe = (not self._all and bool(ident) and ident[0] in _SAFE_FIRST
-                and all(ch in _SAFE for ch in ident) and ident not in self._reserved)
+        safe = not self._all and _BARE.match(ident) is not None and ident not in self._reserved
         q = ident if safe else '"' + ident.replace('"', '""') + '"'
         if len(self) < 200_000:
             self[ident] = q

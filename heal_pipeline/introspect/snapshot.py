@@ -9,7 +9,9 @@ What cannot be read (pg_stat_statements not preloaded, no permission, a timeout)
 Large catalogs (more than ``PARALLEL_THRESHOLD`` relations) are read over three connections that
 share one exported snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``), so the groups of
 queries run on the server's cores and still see exactly the same catalog state, while each result is
-turned into model objects (``build.py``) as soon as it arrives.
+turned into model objects (``build.py``) as soon as it arrives. CHECK constraint texts are
+remembered by catalog row version (``checkdefs.py``): deparsing them costs a fresh backend a relcache
+build per table.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ GROUPS: tuple[tuple[str, ...], ...] = (
 )
 _COMPOSED = {"introspect/01_tables.sql", "introspect/03_constraints.sql", "introspect/04_indexes.sql"}
 STATEMENT_LIMIT = 1000
-PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before a second connection pays off
+PARALLEL_THRESHOLD = 3000  # relations (tables + indexes + views) before the helper connections pay off
 
 
 def _version_columns(server_version_num: int) -> dict[str, sql.Composable]:

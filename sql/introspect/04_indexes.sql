@@ -48,7 +48,8 @@ SELECT n.nspname::text                     AS schema,
    AND n.nspname <> ALL (%(exclude)s::text[])
    AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND NOT EXISTS (SELECT 1 FROM pg_depend dep
-                    WHERE dep.classid = 'pg_class'::regclass AND dep.objid = t.oid
-                      AND dep.deptype = 'e')
+   AND t.oid NOT IN (SELECT dep.objid FROM pg_depend dep  -- extension members, by the reference index
+                               WHERE dep.refclassid = 'pg_extension'::regclass
+                                 AND dep.refobjid IN (SELECT e.oid FROM pg_extension e)
+                                 AND dep.classid = 'pg_class'::regclass AND dep.deptype = 'e')
  ORDER BY 1, 2, 3
