@@ -110,6 +110,7 @@ class CheckDefs:
                 old = {}
         entries: dict[str, list] = {}
         missing: list[tuple[int, str, str, model.Constraint]] = []
+        added = 0
         sigs: dict[tuple[str, str], str] = {}
         empty: dict[int, str] = {}
         for oid, xmin, con in pending:
@@ -132,9 +133,11 @@ class CheckDefs:
                 con.definition = text or ""
                 if text and keep:
                     entries[key] = [sig, text]
+                    added += 1
         self.hits, self.misses = len(pending) - len(missing), len(missing)
         if environment:
-            self._keep(environment, entries, changed=bool(missing) or len(entries) != len(old))
+            # rewritten only when something was learnt or forgotten (a reg* check is asked every time)
+            self._keep(environment, entries, changed=added > 0 or len(entries) != len(old))
         return queries
 
 

@@ -149,10 +149,12 @@ def test_the_cache_file_carries_texts_to_the_next_process_and_garbage_costs_only
     with psycopg.connect(checks_dsn, autocommit=True) as conn:
         conn.execute("ALTER TABLE t DROP CONSTRAINT c_reg")  # asked every time: would hide the file's use
     cold = _child_snapshot(checks_dsn, tmp_path)
-    warm = _child_snapshot(checks_dsn, tmp_path)
-    assert warm["checks"] == cold["checks"] and warm["q"] == cold["q"] - 1
     files = list(tmp_path.glob("checkdefs-*.json"))
     assert len(files) == 1
+    written = files[0].stat().st_mtime_ns
+    warm = _child_snapshot(checks_dsn, tmp_path)
+    assert warm["checks"] == cold["checks"] and warm["q"] == cold["q"] - 1
+    assert files[0].stat().st_mtime_ns == written  # nothing learnt: not rewritten
     data = json.loads(files[0].read_text())
     key = next(iter(data["entries"]))
     data["entries"][key] = [data["entries"][key][0], "CHECK (forged)"]  # a wrong text for a valid key...
