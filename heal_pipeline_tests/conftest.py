@@ -106,3 +106,14 @@ def demo_dsn(demo_build) -> str:
 def demo_copy(admin_dsn, demo_dsn, make_db) -> str:
     """A private, writable copy of the demo estate (CREATE DATABASE … TEMPLATE)."""
     return make_db(template="heal_demo_test", prefix="heal_demo_copy_")
+
+
+@pytest.fixture
+def dagster_db(admin_dsn):
+    """An empty database for a Dagster instance's storage (dropped after the test)."""
+    name = f"heal_dagster_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield name
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

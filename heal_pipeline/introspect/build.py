@@ -85,9 +85,10 @@ CONSTRAINT_TRAILING = ["_match", "_deferred", "_ref_visible", "_nulls_not_distin
 
 
 def build_constraints(names: Sequence[str], rows: list[tuple], cols: ColumnIndex, quote: Quoter,
-                      unspelt: list[model.Constraint],
+                      unspelt: list[tuple[int, model.Constraint]],
                       checks: list[tuple[int, str, model.Constraint]]) -> list[model.Constraint]:
-    """``checks`` receives the CHECK constraints whose text comes from ``checkdefs.py``: (oid, xmin, c)."""
+    """``checks`` receives the CHECK constraints whose text comes from ``checkdefs.py`` as (oid, xmin, c);
+    ``unspelt`` the others the server must spell, as (oid, c)."""
     nf = check_order(model.Constraint, names)
     if nf != len(dataclasses.fields(model.Constraint)) or list(names[nf:]) != CONSTRAINT_TRAILING:
         raise HealError(f"internal: constraints query columns {list(names)} are not the expected ones")
@@ -102,7 +103,7 @@ def build_constraints(names: Sequence[str], rows: list[tuple], cols: ColumnIndex
             ref_columns, ref_known = _names(by_rel.get((ref_schema, ref_table), _EMPTY), ref_attnums)
         else:
             ref_columns, ref_known = (), []
-        if definition is None and oid is None:
+        if definition is None and xmin is None:
             definition = spell_constraint(
                 quote, kind=kind, columns=known, ref_columns=ref_known, ref_schema=ref_schema,
                 ref_table=ref_table, ref_visible=ref_visible, match=match, on_update=on_update,
@@ -111,10 +112,10 @@ def build_constraints(names: Sequence[str], rows: list[tuple], cols: ColumnIndex
         c = Constraint(schema, table, name, kind, columns, definition, validated, deferrable, ref_schema,
                        ref_table, ref_columns, on_delete, on_update, index_name)
         if definition is None:
-            if oid is not None:
+            if xmin is not None:
                 checks.append((oid, xmin, c))
             else:
-                unspelt.append(c)
+                unspelt.append((oid, c))
         append(c)
     return out
 

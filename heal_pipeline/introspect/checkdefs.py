@@ -62,7 +62,6 @@ class CheckDefs:
     def __init__(self, dsn: str, cache_dir: Path | None = None) -> None:
         self.key = hashlib.sha256(dsn.encode("utf-8", "surrogatepass")).hexdigest()[:24]
         self.path = Path(cache_dir) / f"checkdefs-{self.key}.json" if cache_dir is not None else None
-        self.hits = self.misses = 0
 
     def _load(self) -> tuple[str, dict[str, list]]:
         with _LOCK:
@@ -134,7 +133,6 @@ class CheckDefs:
                 if text and keep:
                     entries[key] = [sig, text]
                     added += 1
-        self.hits, self.misses = len(pending) - len(missing), len(missing)
         if environment:
             # rewritten only when something was learnt or forgotten (a reg* check is asked every time)
             self._keep(environment, entries, changed=added > 0 or len(entries) != len(old))

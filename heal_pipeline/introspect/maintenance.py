@@ -16,6 +16,7 @@ from .. import model
 from ..config import HEAL_SCHEMAS
 from ..db import load_sql
 from ..errors import first_line
+from .build import build_rows
 
 
 def _build(typ: type, d: dict):
@@ -34,12 +35,8 @@ def read_maintenance(conn: psycopg.Connection, snap: model.Snapshot,
                 cur_t.execute(load_sql("introspect/12_maintenance.sql"), params)
                 cur_o.execute(load_sql("introspect/13_maintenance_other.sql"), params)
             cols = [d.name for d in cur_t.description or []]
-            fields = [f.name for f in dataclasses.fields(model.TableMaintenance)]
-            if cols == fields[:len(cols)]:  # the SELECT list follows the fields: positional, 2× cheaper
-                tables = [model.TableMaintenance(*r) for r in cur_t.fetchall()]
-            else:
-                idx = [(n, i) for i, n in enumerate(cols) if n in set(fields)]
-                tables = [model.TableMaintenance(**{n: r[i] for n, i in idx}) for r in cur_t.fetchall()]
+            # the SELECT list follows the fields (checked): positional, 2× cheaper than keywords
+            tables = build_rows(model.TableMaintenance, cols, cur_t.fetchall())
             rows = cur_o.fetchall()
         sequences = []
         for kind, data in rows:

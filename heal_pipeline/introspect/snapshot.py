@@ -115,7 +115,7 @@ class _Reader:
         self.opclasses: Opclasses | None = None
         self.built: dict[str, list] = {}
         self.unspelt_indexes: list[tuple[int, model.Index]] = []
-        self.unspelt_constraints: list[model.Constraint] = []
+        self.unspelt_constraints: list[tuple[int, model.Constraint]] = []
 
     def run(self, conn: psycopg.Connection, attrs: tuple[str, ...]) -> None:
         try:
@@ -268,25 +268,16 @@ def _snapshot(conn: psycopg.Connection, *, target_db: str, exclude_schemas: tupl
         for attr, objs in reader.built.items():
             setattr(snap, attr, objs)
         sum_index_scans(snap.tables, snap.indexes)
-        unspelt_cons, unspelt = reader.unspelt_constraints, reader.unspelt_indexes
-        if unspelt_cons:  # a column the columns query did not see: the server spells it (same snapshot)
-            defs = dict(conn.execute(
-                "SELECT n.nspname || '.' || c.relname || '.' || con.conname, pg_get_constraintdef(con.oid)"
-                "  FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid"
-                "  JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE (n.nspname, c.relname, con.conname) IN"
-                "       (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
-                ([c.schema for c in unspelt_cons], [c.table for c in unspelt_cons],
-                 [c.name for c in unspelt_cons])).fetchall())
-            queries += 1
-            for c in unspelt_cons:
-                c.definition = defs.get(f"{c.schema}.{c.table}.{c.name}") or ""
-        if unspelt:  # not plain (an opclass, a collation) or a name the columns query did not see
-            defs = dict(conn.execute("SELECT x, pg_get_indexdef(x) FROM unnest(%s::oid[]) AS x",
-                                     ([o for o, _ in unspelt],)).fetchall())
-            queries += 1
-            for oid, ix in unspelt:
-                ix.definition = defs.get(oid) or ""
+        unspelt_cons, unspelt_idx = reader.unspelt_constraints, reader.unspelt_indexes
+        # what heal could not spell (a column the columns query did not see; for indexes also a
+        # non-default opclass or collation): the server spells it, same snapshot
+        for unspelt, ask in ((unspelt_cons, "SELECT x::int8, pg_get_constraintdef(x) FROM unnest(%s::oid[]) AS x"),
+                             (unspelt_idx, "SELECT x::int8, pg_get_indexdef(x) FROM unnest(%s::oid[]) AS x")):
+            if unspelt:
+                defs = dict(conn.execute(ask, ([o for o, _ in unspelt],)).fetchall())
+                queries += 1
+                for oid, obj in unspelt:
+                    obj.definition = defs.get(oid) or ""
 
         if pgss_schema is None:
             snap.pg_stat_statements = "not_installed"

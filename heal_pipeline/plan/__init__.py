@@ -12,7 +12,6 @@ linted, and the tier is final before the policy notes are attached).
 from __future__ import annotations
 
 import dataclasses
-
 import fnmatch
 from typing import Callable
 

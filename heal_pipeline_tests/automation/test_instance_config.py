@@ -8,25 +8,13 @@ import socket
 import subprocess
 import sys
 import threading
-import uuid
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from heal_pipeline.config import REPO_ROOT
 
 ROOT_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
-
-
-@pytest.fixture
-def dagster_db(admin_dsn):
-    name = f"heal_dagster_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    yield name
-    with psycopg.connect(admin_dsn, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 class TcpToUnix:

@@ -16,7 +16,6 @@ from heal_pipeline import model, store
 from heal_pipeline.detect import DetectionResult
 from heal_pipeline.introspect import compute_drift, take_snapshot
 from heal_pipeline.model import Issue, Snapshot
-from heal_pipeline_tests.automation.test_instance_config import dagster_db  # noqa: F401 (fixture)
 from heal_pipeline.store import (load_code_scan, load_fix_plans, open_store, previous_snapshot, record_detection,
                                  save_code_scan, save_fix_plans, save_snapshot)
 
@@ -32,7 +31,7 @@ def _sqlalchemy_url(admin_dsn: str, db: str) -> str:
     return f"postgresql+psycopg2://{auth}@{host}:{d.get('port') or 5432}/{db}"
 
 
-def test_heal_dev_instance_keeps_one_connection_and_survives_a_lost_one(admin_dsn, dagster_db, tmp_path):  # noqa: F811
+def test_heal_dev_instance_keeps_one_connection_and_survives_a_lost_one(admin_dsn, dagster_db, tmp_path):
     from heal_pipeline.defs import storage
     from heal_pipeline.dev import storage_yaml
 

@@ -79,7 +79,7 @@ def _query_rows(dsn: str) -> list[dict]:
 
 def _spelt_by_heal(dsn: str) -> set[str]:
     """Constraints whose text heal spells itself (not the server, not the CHECK memory)."""
-    return {r["name"] for r in _query_rows(dsn) if r["definition"] is None and r["_oid"] is None}
+    return {r["name"] for r in _query_rows(dsn) if r["definition"] is None and r["_xmin"] is None}
 
 
 @pytest.mark.parametrize("options", ["", " options='-c quote_all_identifiers=on'",
@@ -105,5 +105,39 @@ def test_plain_shapes_take_the_fast_path_and_the_rest_ask_the_server(shapes_dsn)
     assert not fast & {"weird; name", "c_a_check", "c_g_excl", "c_sid_fkey", "c_ne"}
     # checks come without text, to be read from checkdefs.py's memory or asked in a second query
     rows = {r["name"]: r for r in _query_rows(shapes_dsn)}
-    assert rows["c_a_check"]["definition"] is None and rows["c_a_check"]["_oid"] is not None
-    assert rows["c_g_excl"]["definition"] and rows["c_g_excl"]["_oid"] is None
+    assert rows["c_a_check"]["definition"] is None and rows["c_a_check"]["_xmin"] is not None
+    assert rows["c_g_excl"]["definition"] and rows["c_g_excl"]["_xmin"] is None
+
+
+def test_keys_naming_columns_the_snapshot_does_not_read_are_spelt_by_the_server(make_db):
+    """A foreign key into an excluded schema (heal's own): its referenced columns are not in the
+    columns query, so heal cannot spell it and asks the server by oid in the same transaction."""
+    dsn = make_db()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA heal; CREATE TABLE heal.ref (k int PRIMARY KEY);"
+                     " CREATE TABLE app_t (id int PRIMARY KEY, k int CONSTRAINT app_t_k_fkey REFERENCES heal.ref (k))")
+        expected = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+                                " WHERE conname = 'app_t_k_fkey'").fetchone()[0]
+    assert "app_t_k_fkey" not in _spelt_by_heal_excluding(dsn, ["heal"])
+    got = {c.name: c.definition for c in take_snapshot(dsn, target_db="t").constraints}
+    assert got["app_t_k_fkey"] == expected == "FOREIGN KEY (k) REFERENCES heal.ref(k)"
+    assert got["app_t_pkey"] == "PRIMARY KEY (id)"
+
+
+def _spelt_by_heal_excluding(dsn: str, exclude: list[str]) -> set[str]:
+    """Names whose definition the query left to heal and heal could spell (columns known)."""
+    from heal_pipeline.introspect.build import build_columns, build_constraints
+    from heal_pipeline.introspect.indexdef import Quoter
+
+    with psycopg.connect(dsn) as conn:
+        holes = _version_columns(conn.info.server_version)
+
+        def rows(path):
+            cur = conn.execute(load_query(path, **holes), {"exclude": exclude})
+            return [d.name for d in cur.description], cur.fetchall()
+
+        _, cols = build_columns(*rows("introspect/02_columns.sql"))
+        unspelt: list = []
+        built = build_constraints(*rows("introspect/03_constraints.sql"), cols, Quoter(()), unspelt, [])
+        left = {id(c) for _, c in unspelt}
+        return {c.name for c in built if c.definition is not None and id(c) not in left}

@@ -30,8 +30,8 @@ SELECT n.nspname::text   AS schema,
        con.condeferred                                 AS _deferred,
        CASE WHEN con.contype = 'f' THEN pg_table_is_visible(fc.oid) END AS _ref_visible,
        CASE WHEN con.contype = 'u' THEN {nulls_not_distinct} ELSE false END AS _nulls_not_distinct,
+       con.oid::int8                                   AS _oid,  -- what the server spells later is asked by oid
        -- a CHECK's text comes from heal's memory of it by row version, or a second query (checkdefs.py)
-       CASE WHEN con.contype = 'c' THEN con.oid::int8 END  AS _oid,
        CASE WHEN con.contype = 'c' THEN con.xmin::text END AS _xmin
   FROM pg_constraint con
   JOIN pg_class c      ON c.oid = con.conrelid
